@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine with only python3, pip and make:
+#   make demo   set everything up, then run the instrumented example app
+#   make test   set everything up, then run the whole test suite
+# uv manages the workspace; it is bootstrapped into .tools/ from PyPI.
+
+# Bytecode is compiled at install time: these machines set PYTHONDONTWRITEBYTECODE,
+# and without pre-compiled .pyc files imports crawl.
+export UV_COMPILE_BYTECODE := 1
+export UV_LINK_MODE := copy
+
+UV := .tools/bin/uv
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: demo test setup bench bench-aim bench-sagemaker chaos docs clean
+
+setup: .venv/.synced
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+.venv/.synced: $(UV) pyproject.toml uv.lock exporters/aim/pyproject.toml exporters/sagemaker/pyproject.toml
+	$(UV) sync --frozen --all-packages --group dev
+	@touch $@
+
+demo: setup
+	$(RUN) spanchain demo
+
+test: setup
+	$(RUN) pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(RUN) spanchain bench
+
+docs: setup
+	$(RUN) mkdocs build --strict
+
+clean:
+	rm -rf .venv .tools site

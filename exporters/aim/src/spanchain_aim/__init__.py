@@ -1,0 +1,1 @@
+"""Aim exporter for spanchain."""

@@ -1,0 +1,1 @@
+"""SageMaker exporter for spanchain."""

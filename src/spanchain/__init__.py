@@ -1,0 +1,1 @@
+"""spanchain: LangChain runs as OpenTelemetry spans."""
