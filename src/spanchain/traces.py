@@ -1,0 +1,327 @@
+"""Backend-neutral views of finished spans, shared by every exporter.
+
+- `span_to_dict`: one span as plain JSON-able data (SageMaker artifacts, the console view, tests).
+- `TraceAssembler`: groups spans per LangChain root run and says when a group is complete.
+- `render_tree`: one readable, indented rendering of a whole trace (Aim Text, console).
+- `seed_counters`: the 13 counters of langchain_community's Aim/SageMaker handlers, derived
+  from spans instead of mutable handler state.
+All pure: no I/O, no threads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+from spanchain import semconv as sc
+
+
+def span_id_hex(span_id: int) -> str:
+    return format(span_id, "016x")
+
+
+def trace_id_hex(trace_id: int) -> str:
+    return format(trace_id, "032x")
+
+
+def duration_s(span: ReadableSpan) -> float:
+    if span.start_time is None or span.end_time is None:
+        return 0.0
+    return max(0, span.end_time - span.start_time) / 1e9
+
+
+def is_error(span: ReadableSpan) -> bool:
+    return span.status is not None and span.status.status_code == StatusCode.ERROR
+
+
+def parent_span_id(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+def group_key(span: ReadableSpan) -> str:
+    """The LangChain root run a span belongs to; foreign spans group by trace id."""
+    attrs = span.attributes or {}
+    root = attrs.get(sc.LC_ROOT_RUN_ID)
+    if not root and is_langchain_root(span):
+        root = attrs.get(sc.LC_RUN_ID)
+    if root:
+        return str(root)
+    return trace_id_hex(span.context.trace_id)
+
+
+def is_langchain_root(span: ReadableSpan) -> bool:
+    attrs = span.attributes or {}
+    return sc.LC_RUN_ID in attrs and not attrs.get(sc.LC_PARENT_RUN_ID)
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def span_to_dict(span: ReadableSpan) -> dict:
+    """A finished span as JSON-able data (ids as hex, times as ns since epoch)."""
+    return {
+        "name": span.name,
+        "trace_id": trace_id_hex(span.context.trace_id),
+        "span_id": span_id_hex(span.context.span_id),
+        "parent_span_id": span_id_hex(span.parent.span_id) if span.parent else None,
+        "kind": span.kind.name if span.kind is not None else None,
+        "start_time_ns": span.start_time,
+        "end_time_ns": span.end_time,
+        "duration_s": duration_s(span),
+        "status": {
+            "code": span.status.status_code.name if span.status else "UNSET",
+            "description": span.status.description if span.status else None,
+        },
+        "attributes": {k: _plain(v) for k, v in (span.attributes or {}).items()},
+        "events": [
+            {
+                "name": e.name,
+                "time_ns": e.timestamp,
+                "attributes": {k: _plain(v) for k, v in (e.attributes or {}).items()},
+            }
+            for e in span.events
+        ],
+        "resource": {k: _plain(v) for k, v in (span.resource.attributes or {}).items()}
+        if span.resource is not None
+        else {},
+    }
+
+
+def trace_to_json(spans: Sequence[ReadableSpan]) -> str:
+    """A whole trace as a JSON document: spans ordered by start time, plus a summary."""
+    ordered = sorted(spans, key=lambda s: (s.start_time or 0, s.context.span_id))
+    doc = {
+        "trace_id": trace_id_hex(ordered[0].context.trace_id) if ordered else None,
+        "summary": trace_summary(ordered),
+        "spans": [span_to_dict(s) for s in ordered],
+    }
+    return json.dumps(doc, default=str, allow_nan=False, ensure_ascii=False)
+
+
+# --- grouping ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    spans: list[ReadableSpan] = field(default_factory=list)
+    root: ReadableSpan | None = None
+    root_seen_at: float | None = None
+    last_seen_at: float = 0.0
+
+
+class TraceAssembler:
+    """Collects spans per LangChain root run and releases a group when it is complete.
+
+    Complete means: the root span has arrived and so have the `langchain.trace.descendants`
+    LangChain spans it counted. Spans can end after their root (an abandoned stream) and
+    foreign spans carry no count, so a group is also released `grace_s` after its root arrived,
+    or `idle_s` after its last span when no root ever comes.
+    """
+
+    def __init__(self, grace_s: float = 5.0, idle_s: float = 300.0, clock=time.monotonic):
+        self._groups: dict[str, _Group] = {}
+        self._grace_s = grace_s
+        self._idle_s = idle_s
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def add(self, span: ReadableSpan) -> list[list[ReadableSpan]]:
+        key = group_key(span)
+        now = self._clock()
+        group = self._groups.setdefault(key, _Group())
+        group.spans.append(span)
+        group.last_seen_at = now
+        if is_langchain_root(span):
+            group.root = span
+            group.root_seen_at = now
+        if self._complete(group):
+            del self._groups[key]
+            return [group.spans]
+        return []
+
+    def expire(self) -> list[list[ReadableSpan]]:
+        now = self._clock()
+        done = []
+        for key, group in list(self._groups.items()):
+            if group.root_seen_at is not None and now - group.root_seen_at >= self._grace_s:
+                done.append(key)
+            elif now - group.last_seen_at >= self._idle_s:
+                done.append(key)
+        return [self._groups.pop(key).spans for key in done]
+
+    def drain(self) -> list[list[ReadableSpan]]:
+        groups = [g.spans for g in self._groups.values()]
+        self._groups.clear()
+        return groups
+
+    @staticmethod
+    def _complete(group: _Group) -> bool:
+        if group.root is None:
+            return False
+        expected = (group.root.attributes or {}).get(sc.LC_DESCENDANTS)
+        if expected is None:
+            return False
+        have = sum(1 for s in group.spans if sc.LC_RUN_ID in (s.attributes or {}))
+        return have - 1 >= int(expected)
+
+
+# --- summaries -----------------------------------------------------------------------------
+
+_LLM_TYPES = {"llm", "chat_model"}
+
+
+def run_type(span: ReadableSpan) -> str:
+    attrs = span.attributes or {}
+    rt = attrs.get(sc.LC_RUN_TYPE)
+    if rt:
+        return str(rt)
+    op = attrs.get(sc.GEN_AI_OPERATION_NAME)
+    return {
+        sc.OP_CHAT: "chat_model",
+        sc.OP_TEXT_COMPLETION: "llm",
+        sc.OP_EXECUTE_TOOL: "tool",
+        sc.OP_RETRIEVAL: "retriever",
+    }.get(str(op), "chain" if op else "other")
+
+
+def _int_attr(attrs: Mapping, key: str) -> int:
+    value = attrs.get(key)
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def token_usage(span: ReadableSpan) -> tuple[int, int]:
+    """(input, output) tokens of a model span; 0 for anything else (roll-ups are not usage)."""
+    attrs = span.attributes or {}
+    return _int_attr(attrs, sc.GEN_AI_USAGE_INPUT_TOKENS), _int_attr(
+        attrs, sc.GEN_AI_USAGE_OUTPUT_TOKENS
+    )
+
+
+def seed_counters(spans: Iterable[ReadableSpan]) -> dict[str, int]:
+    """The 13 counters of langchain_community's handlers, computed from finished spans.
+
+    Unlike the seeds, an agent action is not also counted as a tool start (the tool run counts
+    itself), and an errored run counts as an error, not an end.
+    """
+    c = dict.fromkeys(
+        (
+            "step",
+            "starts",
+            "ends",
+            "errors",
+            "text_ctr",
+            "chain_starts",
+            "chain_ends",
+            "llm_starts",
+            "llm_ends",
+            "llm_streams",
+            "tool_starts",
+            "tool_ends",
+            "agent_ends",
+        ),
+        0,
+    )
+    for span in spans:
+        attrs = span.attributes or {}
+        if sc.LC_RUN_ID not in attrs and sc.GEN_AI_OPERATION_NAME not in attrs:
+            continue
+        rt = run_type(span)
+        kind = "llm" if rt in _LLM_TYPES else "tool" if rt == "tool" else "chain"
+        if rt == "retriever":
+            kind = None
+        failed = is_error(span)
+        if kind:
+            c[f"{kind}_starts"] += 1
+            c["starts"] += 1
+            if not failed:
+                c[f"{kind}_ends"] += 1
+                c["ends"] += 1
+        if failed:
+            c["errors"] += 1
+        c["llm_streams"] += _int_attr(attrs, sc.LC_STREAM_CHUNKS)
+        for event in span.events:
+            if event.name == sc.EVENT_TEXT:
+                c["text_ctr"] += 1
+            elif event.name == sc.EVENT_AGENT_FINISH:
+                c["agent_ends"] += 1
+                c["ends"] += 1
+            elif event.name == sc.EVENT_AGENT_ACTION:
+                c["starts"] += 1
+    c["step"] = c["starts"] + c["ends"] + c["errors"] + c["llm_streams"] + c["text_ctr"]
+    return c
+
+
+def trace_summary(spans: Sequence[ReadableSpan]) -> dict:
+    input_tokens = output_tokens = 0
+    for span in spans:
+        i, o = token_usage(span)
+        input_tokens += i
+        output_tokens += o
+    roots = [s for s in spans if is_langchain_root(s)]
+    root = roots[0] if roots else (spans[0] if spans else None)
+    return {
+        "root_name": root.name if root is not None else None,
+        "span_count": len(spans),
+        "duration_s": duration_s(root) if root is not None else 0.0,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        "errors": sum(1 for s in spans if is_error(s)),
+        "counters": seed_counters(spans),
+    }
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _describe(span: ReadableSpan) -> str:
+    attrs = span.attributes or {}
+    parts = [f"{span.name}", f"[{run_type(span)}]", f"{duration_s(span) * 1000:.1f} ms"]
+    i, o = token_usage(span)
+    if i or o:
+        parts.append(f"tokens {i}→{o}")
+    ttfc = attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    if ttfc is not None:
+        parts.append(f"ttfc {float(ttfc) * 1000:.1f} ms")
+    if is_error(span):
+        parts.append(f"ERROR {attrs.get(sc.ERROR_TYPE) or ''}: {span.status.description or ''}".rstrip(": "))
+    if attrs.get(sc.LC_ABANDONED):
+        parts.append("(abandoned)")
+    return "  ".join(parts)
+
+
+def render_tree(spans: Sequence[ReadableSpan]) -> str:
+    """An indented tree: name, run type, duration, tokens, errors. Orphans become roots."""
+    by_id = {s.context.span_id: s for s in spans}
+    children: dict[int | None, list[ReadableSpan]] = {}
+    for span in spans:
+        parent = parent_span_id(span)
+        children.setdefault(parent if parent in by_id else None, []).append(span)
+    for kids in children.values():
+        kids.sort(key=lambda s: (s.start_time or 0, s.context.span_id))
+    lines: list[str] = []
+
+    def walk(span: ReadableSpan, prefix: str, last: bool, top: bool) -> None:
+        connector = "" if top else ("└─ " if last else "├─ ")
+        lines.append(prefix + connector + _describe(span))
+        kids = children.get(span.context.span_id, [])
+        child_prefix = prefix if top else prefix + ("   " if last else "│  ")
+        for i, kid in enumerate(kids):
+            walk(kid, child_prefix, i == len(kids) - 1, False)
+
+    for root in children.get(None, []):
+        walk(root, "", True, True)
+    return "\n".join(lines)
