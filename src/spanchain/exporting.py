@@ -68,8 +68,11 @@ class BackgroundSpanExporter(SpanExporter):
         retry_backoff_s: float = 0.5,
         tick_interval_s: float = 1.0,
         shutdown_timeout_s: float = 10.0,
+        spool_dir: str | None = None,
     ) -> None:
         self._name = name
+        # Durable spool for spans that could not be written (see docs/reliability.md). None: off.
+        self._spool_dir = spool_dir
         self._max_queue_spans = max_queue_spans
         self._max_batch_spans = max_batch_spans
         self._retry_attempts = max(1, retry_attempts)
