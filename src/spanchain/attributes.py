@@ -1,0 +1,388 @@
+"""LangChain callback payloads → span attributes (gen_ai.* and langchain.*).
+
+Pure functions over what a callback receives; no OpenTelemetry calls here. Content-bearing values
+are returned raw and rendered by the handler through the content policy, so nothing is
+serialized unless the span records and content capture is on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+from spanchain import semconv as sc
+from spanchain.serialize import to_json
+
+# LangChain's ls_provider values → gen_ai.provider.name well-known values.
+_PROVIDERS = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "azureopenai": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock_converse": "aws.bedrock",
+    "google_genai": "gcp.gen_ai",
+    "google_vertexai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "google": "gcp.gemini",
+    "cohere": "cohere",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "xai": "x_ai",
+    "perplexity": "perplexity",
+    "ibm": "ibm.watsonx.ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+
+_MODEL_KEYS = ("model", "model_name", "model_id", "deployment_name", "azure_deployment", "repo_id")
+
+
+def provider_name(metadata: Mapping[str, Any] | None, serialized: Mapping[str, Any] | None) -> str:
+    raw = (metadata or {}).get("ls_provider")
+    if not raw and serialized:
+        ident = serialized.get("id") or []
+        if len(ident) > 1 and isinstance(ident[0], str) and ident[0].startswith("langchain_"):
+            raw = ident[0][len("langchain_") :]
+    if not raw:
+        return "langchain"
+    raw = str(raw).lower()
+    return _PROVIDERS.get(raw, raw)
+
+
+def model_name(
+    invocation_params: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
+    serialized: Mapping[str, Any] | None,
+) -> str:
+    params = invocation_params or {}
+    for key in _MODEL_KEYS:
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            return value
+    value = (metadata or {}).get("ls_model_name")
+    if isinstance(value, str) and value:
+        return value
+    if serialized:
+        kwargs = serialized.get("kwargs") or {}
+        for key in _MODEL_KEYS:
+            value = kwargs.get(key)
+            if isinstance(value, str) and value:
+                return value
+        name = serialized.get("name")
+        if isinstance(name, str) and name:
+            return name
+        ident = serialized.get("id")
+        if ident:
+            return str(ident[-1])
+    kind = params.get("_type")
+    return str(kind) if kind else "unknown"
+
+
+def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = mapping.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def request_attributes(
+    invocation_params: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    params = invocation_params or {}
+    meta = metadata or {}
+    out: dict[str, Any] = {}
+    pairs = (
+        (sc.GEN_AI_REQUEST_TEMPERATURE, float, ("temperature",), "ls_temperature"),
+        (
+            sc.GEN_AI_REQUEST_MAX_TOKENS,
+            int,
+            ("max_tokens", "max_output_tokens", "max_new_tokens", "max_completion_tokens"),
+            "ls_max_tokens",
+        ),
+        (sc.GEN_AI_REQUEST_TOP_P, float, ("top_p",), None),
+        (sc.GEN_AI_REQUEST_TOP_K, int, ("top_k",), None),
+        (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, float, ("frequency_penalty",), None),
+        (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, float, ("presence_penalty",), None),
+        (sc.GEN_AI_REQUEST_SEED, int, ("seed",), None),
+        (sc.GEN_AI_REQUEST_CHOICE_COUNT, int, ("n",), None),
+    )
+    for attr, cast, keys, meta_key in pairs:
+        value = _first(params, *keys)
+        if value is None and meta_key:
+            value = meta.get(meta_key)
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            out[attr] = cast(value)
+        except (TypeError, ValueError):
+            continue
+    if out.get(sc.GEN_AI_REQUEST_CHOICE_COUNT) == 1:
+        del out[sc.GEN_AI_REQUEST_CHOICE_COUNT]  # the spec records it only when != 1
+    stop = _first(params, "stop", "stop_sequences")
+    if stop is None:
+        stop = meta.get("ls_stop")
+    if isinstance(stop, str):
+        stop = [stop]
+    if isinstance(stop, (list, tuple)) and stop:
+        out[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    stream = _first(params, "stream", "streaming")
+    if isinstance(stream, bool):
+        out[sc.GEN_AI_REQUEST_STREAM] = stream
+    return out
+
+
+# --- messages ------------------------------------------------------------------------------
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}] if content else []
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, list):
+        for block in content:
+            if isinstance(block, str):
+                parts.append({"type": "text", "content": block})
+            elif isinstance(block, Mapping):
+                kind = block.get("type")
+                if kind == "text":
+                    parts.append({"type": "text", "content": block.get("text", "")})
+                elif kind in ("reasoning", "thinking"):
+                    parts.append(
+                        {"type": "reasoning", "content": block.get("reasoning") or block.get("thinking", "")}
+                    )
+                elif kind in ("image_url", "image", "file", "audio"):
+                    parts.append({"type": "uri" if kind == "image_url" else "blob", "modality": kind})
+                else:
+                    parts.append({"type": str(kind or "generic"), "content": to_json(block)})
+            else:
+                parts.append({"type": "generic", "content": to_json(block)})
+    elif content is not None:
+        parts.append({"type": "text", "content": to_json(content)})
+    return parts
+
+
+def message_to_part_dict(message: Any) -> dict[str, Any]:
+    kind = getattr(message, "type", None)
+    role = _ROLES.get(str(kind), str(kind) if kind else "user")
+    if role == "chat":
+        role = getattr(message, "role", "user")
+    parts = _parts(getattr(message, "content", message))
+    for call in getattr(message, "tool_calls", None) or []:
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": call.get("name"),
+                "arguments": call.get("args"),
+            }
+        )
+    if role == "tool":
+        parts = [
+            {
+                "type": "tool_call_response",
+                "id": getattr(message, "tool_call_id", None),
+                "response": getattr(message, "content", None),
+            }
+        ]
+    return {"role": role, "parts": parts}
+
+
+def input_messages(messages: Sequence[Sequence[Any]]) -> tuple[list[dict], list[dict]]:
+    """(system instructions, other messages) for one chat model call."""
+    system: list[dict] = []
+    rest: list[dict] = []
+    for batch in messages or []:
+        for message in batch or []:
+            converted = message_to_part_dict(message)
+            if converted["role"] == "system":
+                system.extend(converted["parts"])
+            else:
+                rest.append(converted)
+    return system, rest
+
+
+def prompt_messages(prompts: Sequence[str]) -> list[dict]:
+    return [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts or []]
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _usage_from_metadata(generations: Iterable[Any]) -> dict[str, int] | None:
+    totals: dict[str, int] = {}
+    found = False
+    for gen in generations:
+        usage = _get(_get(gen, "message"), "usage_metadata")
+        if not usage:
+            continue
+        found = True
+        pairs = (
+            (sc.GEN_AI_USAGE_INPUT_TOKENS, usage.get("input_tokens")),
+            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.get("output_tokens")),
+            (
+                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+                (usage.get("input_token_details") or {}).get("cache_read"),
+            ),
+            (
+                sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+                (usage.get("input_token_details") or {}).get("cache_creation"),
+            ),
+            (
+                sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+                (usage.get("output_token_details") or {}).get("reasoning"),
+            ),
+        )
+        for attr, value in pairs:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                totals[attr] = totals.get(attr, 0) + int(value)
+    return totals if found else None
+
+
+def _usage_from_llm_output(llm_output: Mapping[str, Any] | None) -> dict[str, int] | None:
+    if not llm_output:
+        return None
+    usage = llm_output.get("token_usage") or llm_output.get("usage")
+    if not isinstance(usage, Mapping):
+        return None
+    out: dict[str, int] = {}
+    inp = _first(usage, "prompt_tokens", "input_tokens")
+    outp = _first(usage, "completion_tokens", "output_tokens")
+    if isinstance(inp, (int, float)):
+        out[sc.GEN_AI_USAGE_INPUT_TOKENS] = int(inp)
+    if isinstance(outp, (int, float)):
+        out[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = int(outp)
+    details = usage.get("prompt_tokens_details") or {}
+    if isinstance(details, Mapping) and isinstance(details.get("cached_tokens"), int):
+        out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = details["cached_tokens"]
+    details = usage.get("completion_tokens_details") or {}
+    if isinstance(details, Mapping) and isinstance(details.get("reasoning_tokens"), int):
+        out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = details["reasoning_tokens"]
+    return out or None
+
+
+def response_attributes(response: Any) -> tuple[dict[str, Any], list[dict] | None]:
+    """(non-content attributes, output messages) from an LLMResult.
+
+    Token usage comes from one source only: the messages' `usage_metadata` summed over every
+    generation, else `llm_output`'s token usage. Never both, so nothing is double counted.
+    """
+    out: dict[str, Any] = {}
+    generations = [g for batch in (_get(response, "generations") or []) for g in (batch or [])]
+    llm_output = _get(response, "llm_output") or {}
+    usage = _usage_from_metadata(generations)
+    if usage is not None:
+        out.update(usage)
+        out[sc.LC_USAGE_SOURCE] = "usage_metadata"
+    else:
+        usage = _usage_from_llm_output(llm_output if isinstance(llm_output, Mapping) else None)
+        if usage is not None:
+            out.update(usage)
+            out[sc.LC_USAGE_SOURCE] = "llm_output"
+    finish_reasons: list[str] = []
+    messages: list[dict] = []
+    response_model = None
+    response_id = None
+    for gen in generations:
+        info = _get(gen, "generation_info") or {}
+        message = _get(gen, "message")
+        meta = _get(message, "response_metadata") or {}
+        reason = _first(meta, "finish_reason", "stop_reason") or _first(
+            info, "finish_reason", "stop_reason"
+        )
+        if reason is not None:
+            finish_reasons.append(str(reason))
+        response_model = response_model or _first(meta, "model_name", "model") or _first(
+            info, "model_name", "model"
+        )
+        response_id = response_id or _first(meta, "id")
+        if message is not None:
+            converted = message_to_part_dict(message)
+            converted["role"] = "assistant"
+        else:
+            converted = {"role": "assistant", "parts": _parts(_get(gen, "text"))}
+        if reason is not None:
+            converted["finish_reason"] = str(reason)
+        messages.append(converted)
+    if isinstance(llm_output, Mapping):
+        response_model = response_model or _first(llm_output, "model_name", "model")
+        response_id = response_id or llm_output.get("id")
+    if finish_reasons:
+        out[sc.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
+    if response_model:
+        out[sc.GEN_AI_RESPONSE_MODEL] = str(response_model)
+    if response_id:
+        out[sc.GEN_AI_RESPONSE_ID] = str(response_id)
+    return out, messages
+
+
+# --- run identity ---------------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    return to_json(value)
+
+
+def metadata_attributes(metadata: Mapping[str, Any] | None, limit: int = 64) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not metadata:
+        return out
+    for i, (key, value) in enumerate(metadata.items()):
+        if i >= limit:
+            break
+        if value is None or key == "lc_versions":
+            continue
+        out[sc.LC_METADATA_PREFIX + str(key)] = _scalar(value)
+    return out
+
+
+def run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], fallback: str) -> str:
+    name = kwargs.get("name")
+    if isinstance(name, str) and name:
+        return name
+    if serialized:
+        value = serialized.get("name")
+        if isinstance(value, str) and value:
+            return value
+        ident = serialized.get("id")
+        if isinstance(ident, (list, tuple)) and ident:
+            return str(ident[-1])
+    return fallback
+
+
+def conversation_id(metadata: Mapping[str, Any] | None) -> str | None:
+    if not metadata:
+        return None
+    for key in ("thread_id", "session_id", "conversation_id"):
+        value = metadata.get(key)
+        if isinstance(value, (str, int)) and value != "":
+            return str(value)
+    return None
+
+
+def documents_payload(documents: Sequence[Any]) -> list[dict]:
+    out = []
+    for doc in documents or []:
+        out.append(
+            {
+                "id": _get(doc, "id"),
+                "content": _get(doc, "page_content"),
+                "metadata": _get(doc, "metadata") or {},
+            }
+        )
+    return out
