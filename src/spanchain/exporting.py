@@ -11,12 +11,20 @@ Subclasses implement:
 - `_flush()`: push out anything the subclass buffers (called on force_flush, on the writer thread).
 - `_tick()`: periodic housekeeping on the writer thread (idle runs, trace grace timers).
 - `_close()`: release backend resources; runs once, last, on the writer thread.
+
+With `spool_dir` set, the writer journals every batch to a durable on-disk spool (spool.py)
+before calling `_write`, and acknowledges it after `_write` returns, so spans survive a backend
+outage, a crash or a restart and are delivered in order. A subclass that holds spans in memory
+after `_write` returns (to assemble whole traces) sets `_acks_own_spans = True` and calls
+`_spans_durable(spans)` once they really reached its backend. Everything is also passed through
+the secret redactor (redaction.py) before it is spooled or written. See docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import random
 import threading
 import time
@@ -27,6 +35,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanchain.logonce import LogOnce
+from spanchain.redaction import Redactor, default_redactor
+from spanchain.spancodec import CodecError, decode_spans, encode_spans
+from spanchain.spool import Spool, SpoolFull
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +53,14 @@ class ExporterStats:
     dropped_after_shutdown: int = 0
     retries: int = 0
     failed_batches: int = 0
+    # Durable spool (zero unless spool_dir is set).
+    spooled: int = 0  # spans journaled to disk before their first write attempt
+    replayed: int = 0  # spans a previous process left in the spool, written by this one
+    spool_pending: int = 0  # spans on disk not yet written (a gauge, updated by the writer)
+    dropped_spool_full: int = 0  # spans neither spoolable (full/disk error) nor writable
+    dropped_corrupt: int = 0  # spans in spool records that could not be decoded
+    spool_errors: int = 0  # spool open/append failures (the exporter then writes without it)
+    redacted_spans: int = 0  # spans that carried secret-looking values, masked before export
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -50,13 +69,44 @@ class ExporterStats:
 @dataclass
 class _FlushRequest:
     done: threading.Event = field(default_factory=threading.Event)
+    ok: bool = True  # False: spans are still waiting in the spool (backend unreachable)
 
 
 _Item = Union[ReadableSpan, _FlushRequest]
 
 
-class BackgroundSpanExporter(SpanExporter):
+class _StartsAfterInit(type):
+    """Runs `_after_init` once the most derived `__init__` has finished.
+
+    A spool left by a previous process must be replayed even if this process never exports, but
+    the writer thread may only call `_write` after the subclass has set itself up.
+    """
+
+    def __call__(cls, *args, **kwargs):
+        obj = super().__call__(*args, **kwargs)
+        obj._after_init()
+        return obj
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return raw.strip().lower() not in {"0", "false", "no", "off"}
+
+
+class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
     """Queue in `export()`, write on one background thread, bound every wait."""
+
+    # Set by subclasses that keep spans after `_write` returns; they call `_spans_durable`.
+    _acks_own_spans = False
 
     def __init__(
         self,
@@ -69,10 +119,31 @@ class BackgroundSpanExporter(SpanExporter):
         tick_interval_s: float = 1.0,
         shutdown_timeout_s: float = 10.0,
         spool_dir: str | None = None,
+        spool_max_bytes: int | None = None,
+        spool_fsync: bool | None = None,
+        spool_retry_max_s: float = 30.0,
+        redactor: Redactor | None = None,
     ) -> None:
         self._name = name
         # Durable spool for spans that could not be written (see docs/reliability.md). None: off.
         self._spool_dir = spool_dir
+        self._spool_max_bytes = (
+            spool_max_bytes
+            if spool_max_bytes is not None
+            else _env_int("SPANCHAIN_SPOOL_MAX_BYTES", 256 * 1024 * 1024)
+        )
+        self._spool_fsync = spool_fsync if spool_fsync is not None else _env_bool("SPANCHAIN_SPOOL_FSYNC", True)
+        self._spool_retry_max_s = spool_retry_max_s
+        self._spool: Spool | None = None
+        self._delivered_seq = 0  # highest spool seq handed to `_write` successfully
+        self._replay_through_seq = 0  # seqs up to here were left by a previous process
+        self._retry_at = 0.0  # monotonic time before which the spool is not retried
+        self._retry_delay = retry_backoff_s
+        self._cache: dict[int, list[ReadableSpan]] = {}  # seq -> spans journaled by this process
+        self._cache_spans = 0
+        self._span_seq: dict[tuple[int, int], int] = {}  # held span -> its spool seq
+        self._seq_outstanding: dict[int, int] = {}
+        self._redactor = redactor if redactor is not None else default_redactor()
         self._max_queue_spans = max_queue_spans
         self._max_batch_spans = max_batch_spans
         self._retry_attempts = max(1, retry_attempts)
@@ -117,7 +188,7 @@ class BackgroundSpanExporter(SpanExporter):
             self._queue.append(request)
             self._ensure_thread()
             self._cond.notify()
-        return request.done.wait(max(0.0, timeout_millis / 1000.0))
+        return request.done.wait(max(0.0, timeout_millis / 1000.0)) and request.ok
 
     def shutdown(self) -> None:
         with self._cond:
@@ -134,13 +205,23 @@ class BackgroundSpanExporter(SpanExporter):
             return
         thread.join(self._shutdown_timeout_s)
         if thread.is_alive():
+            spilled = self._spill_queue_to_spool()
             self._log.warning(
                 "shutdown-timeout",
-                "%s exporter: writer still busy after %.1fs; giving up (%d spans unwritten)",
+                "%s exporter: writer still busy after %.1fs; giving up (%d spans unwritten, "
+                "%d of them saved to the spool)",
                 self._name,
                 self._shutdown_timeout_s,
-                self._queued_spans,
+                self._queued_spans + spilled,
+                spilled,
             )
+
+    def _after_init(self) -> None:
+        if self._spool_dir:
+            # Replay what a previous process left behind without waiting for a first export.
+            with self._cond:
+                if not self._stopping:
+                    self._ensure_thread()
 
     # --- subclass hooks ----------------------------------------------------------------------
     def _write(self, spans: list[ReadableSpan]) -> None:
@@ -154,6 +235,22 @@ class BackgroundSpanExporter(SpanExporter):
 
     def _close(self) -> None:
         """Release backend resources. Default: nothing."""
+
+    def _spans_durable(self, spans: Sequence[ReadableSpan]) -> None:
+        """For `_acks_own_spans` subclasses: these spans reached the backend; free their batch."""
+        if self._spool is None:
+            return
+        for span in spans:
+            ctx = span.context
+            seq = self._span_seq.pop((ctx.trace_id, ctx.span_id), None) if ctx is not None else None
+            if seq is None:
+                continue
+            left = self._seq_outstanding.get(seq, 1) - 1
+            if left <= 0:
+                self._seq_outstanding.pop(seq, None)
+                self._spool.ack(seq)
+            else:
+                self._seq_outstanding[seq] = left
 
     def _on_write_failed(self, spans: list[ReadableSpan], exc: BaseException) -> None:
         """A batch failed every retry. Default: count and log; a spool overrides this."""
@@ -206,12 +303,19 @@ class BackgroundSpanExporter(SpanExporter):
             return batch, flush, stop
 
     def _run(self) -> None:
+        if self._spool_dir:
+            self._open_spool()
         while True:
             batch, flush, stop = self._next_batch()
-            if batch:
-                self._deliver(batch)
+            if self._spool is not None:
+                if batch:
+                    self._journal(batch)
+                self._drain(force=flush is not None or stop)
+            elif batch:
+                self._deliver(self._redacted(batch))
             if flush is not None:
                 self._safe_call("flush", self._flush)
+                flush.ok = self._spool is None or self._undelivered() == 0
                 flush.done.set()
             if stop:
                 break
@@ -219,19 +323,36 @@ class BackgroundSpanExporter(SpanExporter):
                 self._safe_call("tick", self._tick)
         self._safe_call("flush", self._flush)
         self._safe_call("close", self._close)
+        if self._spool is not None:
+            self._update_pending()
+            self._spool.close()
         with self._cond:
             self._is_shutdown = True
             pending = [i for i in self._queue if isinstance(i, _FlushRequest)]
         for request in pending:
             request.done.set()
 
-    def _deliver(self, batch: list[ReadableSpan]) -> None:
+    def _redacted(self, batch: list[ReadableSpan]) -> list[ReadableSpan]:
+        out = []
+        for span in batch:
+            try:
+                clean = self._redactor.span(span)
+            except Exception as exc:  # a redactor bug must not lose the span
+                self._log.error("redact", "%s exporter: redaction failed: %r", self._name, exc)
+                clean = span
+            if clean is not span:
+                self.stats.redacted_spans += 1
+            out.append(clean)
+        return out
+
+    def _write_with_retries(self, batch: list[ReadableSpan]) -> BaseException | None:
+        """Call `_write` up to retry_attempts times; None on success, else the last error."""
         last_exc: BaseException | None = None
         for attempt in range(self._retry_attempts):
             try:
                 self._write(batch)
                 self.stats.written += len(batch)
-                return
+                return None
             except Exception as exc:
                 last_exc = exc
                 self._log.warning(
@@ -244,15 +365,212 @@ class BackgroundSpanExporter(SpanExporter):
                     self.stats.retries += 1
                     self._backoff(attempt)
         self.stats.failed_batches += 1
-        assert last_exc is not None
-        self._safe_call("write-failed", self._on_write_failed, batch, last_exc)
+        return last_exc
+
+    def _deliver(self, batch: list[ReadableSpan]) -> None:
+        exc = self._write_with_retries(batch)
+        if exc is not None:
+            self._safe_call("write-failed", self._on_write_failed, batch, exc)
+
+    # --- durable spool (writer thread, except _spill_queue_to_spool) ---------------------------
+    def _open_spool(self) -> None:
+        assert self._spool_dir
+        try:
+            spool = Spool(
+                os.path.join(self._spool_dir, self._name),
+                max_bytes=self._spool_max_bytes,
+                fsync=self._spool_fsync,
+            ).open()
+        except Exception as exc:
+            self.stats.spool_errors += 1
+            self._log.error(
+                "spool-open",
+                "%s exporter: cannot open spool under %s (%r); continuing without it",
+                self._name,
+                self._spool_dir,
+                exc,
+            )
+            return
+        left = spool.pending()
+        self._replay_through_seq = left[-1].seq if left else 0
+        if spool.stats.torn_tail_bytes or spool.stats.corrupt_records:
+            self._log.warning(
+                "spool-torn",
+                "%s exporter: spool recovery cut %d torn bytes, skipped %d corrupt segment tails",
+                self._name,
+                spool.stats.torn_tail_bytes,
+                spool.stats.corrupt_records,
+            )
+        if left:
+            logger.info(
+                "%s exporter: replaying %d spans left in the spool %s",
+                self._name,
+                sum(e.spans for e in left),
+                spool.lane_dir,
+            )
+        self._spool = spool
+        self._update_pending()
+
+    def _journal(self, batch: list[ReadableSpan]) -> None:
+        """Put a batch on disk before any write attempt; keep it in memory to skip re-decoding."""
+        assert self._spool is not None
+        batch = self._redacted(batch)
+        try:
+            seq = self._spool.append(encode_spans(batch), len(batch))
+        except Exception as exc:
+            self._journal_failed(batch, exc)
+            return
+        self.stats.spooled += len(batch)
+        if self._cache_spans + len(batch) <= self._max_queue_spans:
+            self._cache[seq] = batch
+            self._cache_spans += len(batch)
+        self._update_pending()
+
+    def _journal_failed(self, batch: list[ReadableSpan], exc: BaseException) -> None:
+        self.stats.spool_errors += 1
+        what = "full" if isinstance(exc, SpoolFull) else "unwritable"
+        if self._undelivered():
+            # The backend is failing and the disk cannot take more: nowhere left to keep them.
+            self.stats.dropped_spool_full += len(batch)
+            self._log.error(
+                f"spool-{what}",
+                "%s exporter: spool %s (%r) while the backend is failing; dropping %d spans "
+                "(counted in .stats.dropped_spool_full)",
+                self._name,
+                what,
+                exc,
+                len(batch),
+            )
+            return
+        # Backend healthy as far as we know: write without the safety net rather than drop.
+        self._log.warning(
+            f"spool-{what}-bypass",
+            "%s exporter: spool %s (%r); writing directly, undurably",
+            self._name,
+            what,
+            exc,
+        )
+        exc2 = self._write_with_retries(batch)
+        if exc2 is not None:
+            self.stats.dropped_spool_full += len(batch)
+            self._log.error(
+                "spool-bypass-dropped",
+                "%s exporter: dropped %d spans: spool %s and backend failing (%r)",
+                self._name,
+                len(batch),
+                what,
+                exc2,
+            )
+
+    def _undelivered(self) -> int:
+        return len(self._spool.pending(after_seq=self._delivered_seq, limit=1)) if self._spool else 0
+
+    def _update_pending(self) -> None:
+        if self._spool is not None:
+            self.stats.spool_pending = self._spool.pending_spans
+
+    def _drain(self, force: bool) -> None:
+        """Write spooled batches oldest first until the spool is empty or the backend fails."""
+        assert self._spool is not None
+        if not force and time.monotonic() < self._retry_at:
+            return
+        while True:
+            if not force and self._queued_spans:
+                return  # journal newly exported spans first; they are not on disk yet
+            entries = self._spool.pending(after_seq=self._delivered_seq, limit=1)
+            if not entries:
+                self._retry_delay = self._retry_backoff_s
+                self._update_pending()
+                return
+            entry = entries[0]
+            spans = self._cache.pop(entry.seq, None)
+            if spans is not None:
+                self._cache_spans -= len(spans)
+            else:
+                try:
+                    spans = decode_spans(self._spool.read(entry))
+                except CodecError as exc:
+                    self.stats.dropped_corrupt += entry.spans
+                    self._log.error(
+                        "spool-corrupt",
+                        "%s exporter: dropping undecodable spool batch (%d spans): %r",
+                        self._name,
+                        entry.spans,
+                        exc,
+                    )
+                    self._spool.drop(entry.seq)
+                    continue
+                except OSError as exc:
+                    self.stats.spool_errors += 1
+                    self._log.error("spool-read", "%s exporter: spool read failed: %r", self._name, exc)
+                    self._schedule_retry()
+                    return
+            exc = self._write_with_retries(spans)
+            if exc is not None:
+                self._cache[entry.seq] = spans
+                self._cache_spans += len(spans)
+                self._log.warning(
+                    "spool-backlog",
+                    "%s exporter: backend failing (%r); %d spans wait in the spool",
+                    self._name,
+                    exc,
+                    self._spool.pending_spans,
+                )
+                self._schedule_retry()
+                self._update_pending()
+                return
+            self._delivered_seq = entry.seq
+            if entry.seq <= self._replay_through_seq:
+                self.stats.replayed += len(spans)
+            if self._acks_own_spans:
+                self._seq_outstanding[entry.seq] = len(spans)
+                for span in spans:
+                    if span.context is not None:
+                        self._span_seq[(span.context.trace_id, span.context.span_id)] = entry.seq
+            else:
+                self._spool.ack(entry.seq)
+            self._update_pending()
+            if force and self._stopping and self._queued_spans:
+                return  # shutting down: journal what is still queued before the deadline hits
+
+    def _schedule_retry(self) -> None:
+        delay = self._retry_delay * random.uniform(0.5, 1.0)
+        self._retry_at = time.monotonic() + delay
+        self._retry_delay = min(self._spool_retry_max_s, self._retry_delay * 2)
+
+    def _spill_queue_to_spool(self) -> int:
+        """Shutdown timed out with the writer stuck in the backend: save the queue from here."""
+        spool = self._spool
+        if spool is None:
+            return 0
+        with self._cond:
+            spans = [i for i in self._queue if not isinstance(i, _FlushRequest)]
+            self._queue = collections.deque(i for i in self._queue if isinstance(i, _FlushRequest))
+            self._queued_spans = 0
+        saved = 0
+        for start in range(0, len(spans), self._max_batch_spans):
+            chunk = self._redacted(spans[start : start + self._max_batch_spans])
+            try:
+                spool.append(encode_spans(chunk), len(chunk))
+                saved += len(chunk)
+                self.stats.spooled += len(chunk)
+            except Exception as exc:
+                self.stats.dropped_spool_full += len(chunk)
+                self._log.error("spool-spill", "%s exporter: could not save spans at shutdown: %r", self._name, exc)
+        self._update_pending()
+        return saved
 
     def _backoff(self, attempt: int) -> None:
-        # Full jitter; a pending shutdown cuts the wait short so shutdown stays bounded.
+        # Full jitter; a pending shutdown cuts the wait short so shutdown stays bounded. New
+        # exports also notify the condition, so wait out the remainder after each wake-up.
         delay = random.uniform(0, self._retry_backoff_s * (2**attempt))
+        deadline = time.monotonic() + delay
         with self._cond:
-            if not self._stopping:
-                self._cond.wait(delay)
+            while not self._stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
 
     def _safe_call(self, what: str, fn, *args) -> None:
         try:
