@@ -1,0 +1,189 @@
+"""boto3 clients for SageMaker, SageMaker Metrics and S3, and one guarded way to call them.
+
+Clients use botocore's adaptive retry mode (client-side rate limiting plus retries on throttling
+and 5xx). `AwsApi.call` adds our own jittered backoff on top for throttling and 5xx that outlast
+the client's retries, counts every call per operation (the benchmark reports these), and gives
+up early when the exporter is shutting down.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "RequestThrottled",
+        "PriorRequestNotComplete",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str((response.get("Error") or {}).get("Code") or "")
+
+
+def error_status(exc: BaseException) -> int:
+    response = getattr(exc, "response", None) or {}
+    try:
+        return int((response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying later: throttling, 5xx, connection trouble."""
+    from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError
+    from botocore.exceptions import ReadTimeoutError
+
+    if isinstance(exc, (BotoConnectionError, ReadTimeoutError, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, ClientError):
+        return error_code(exc) in THROTTLING_CODES or error_status(exc) >= 500
+    return False
+
+
+def is_already_exists(exc: BaseException) -> bool:
+    code = error_code(exc)
+    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+    return code in ("ResourceInUse", "ResourceInUseException") or (
+        code == "ValidationException" and "already exist" in message
+    )
+
+
+def is_not_found(exc: BaseException) -> bool:
+    code = error_code(exc)
+    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+    return code in ("ResourceNotFound", "ResourceNotFoundException", "NoSuchBucket", "404") or (
+        code == "ValidationException" and ("could not find" in message or "not exist" in message)
+    )
+
+
+@dataclass
+class ClientSettings:
+    max_attempts: int = 8
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+
+
+SERVICES = ("sagemaker", "sagemaker-metrics", "s3", "sts")
+
+
+def build_clients(boto_session=None, endpoints: dict[str, str] | None = None, settings=None):
+    """{service: client} for SERVICES from a boto3 Session (default: a new one).
+
+    `endpoints` overrides per service (taken from a user's SageMaker Session whose clients point
+    at a custom endpoint); otherwise boto3 applies AWS_ENDPOINT_URL[_<SERVICE>] itself.
+    """
+    import boto3
+    from botocore.config import Config
+
+    settings = settings or ClientSettings()
+    session = boto_session or boto3.Session()
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": settings.max_attempts},
+        connect_timeout=settings.connect_timeout_s,
+        read_timeout=settings.read_timeout_s,
+        user_agent_extra="spanchain-sagemaker",
+    )
+    endpoints = endpoints or {}
+    region = session.region_name or "us-east-1"
+
+    def make(service: str):
+        kwargs: dict[str, Any] = {"config": config, "region_name": region}
+        if endpoints.get(service):
+            kwargs["endpoint_url"] = endpoints[service]
+        return session.client(service, **kwargs)
+
+    return {service: make(service) for service in SERVICES}
+
+
+class AwsApi:
+    """The clients behind one `call()` that counts, backs off and never hides an error."""
+
+    def __init__(
+        self,
+        clients: dict,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        backoff_attempts: int = 4,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+    ) -> None:
+        self.clients = clients
+        self._should_stop = should_stop
+        self._backoff_attempts = max(1, backoff_attempts)
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._lock = threading.Lock()
+        self.calls: collections.Counter[str] = collections.Counter()  # per operation
+        self.http_attempts: collections.Counter[str] = collections.Counter()  # incl. retries
+        self.throttled = 0
+        self._wait = threading.Event()
+
+    @property
+    def region(self) -> str:
+        return self.clients["sagemaker"].meta.region_name
+
+    def call(self, service: str, operation: str, **params) -> dict:
+        client = self.clients[service]
+        method = getattr(client, _snake(operation))
+        attempt = 0
+        while True:
+            with self._lock:
+                self.calls[operation] += 1
+            try:
+                response = method(**params)
+                retries = int((response.get("ResponseMetadata") or {}).get("RetryAttempts") or 0)
+                with self._lock:
+                    self.http_attempts[operation] += 1 + retries
+                return response
+            except Exception as exc:
+                retries = int(((getattr(exc, "response", None) or {}).get("ResponseMetadata") or {}).get("RetryAttempts") or 0)
+                with self._lock:
+                    self.http_attempts[operation] += 1 + retries
+                    if error_code(exc) in THROTTLING_CODES:
+                        self.throttled += 1
+                attempt += 1
+                if not is_transient(exc) or attempt >= self._backoff_attempts or self._should_stop():
+                    raise
+                cap = min(self._backoff_max_s, self._backoff_base_s * (2**attempt))
+                self._sleep(random.uniform(cap / 2, cap))
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._should_stop():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wait.wait(min(remaining, 0.1))
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {
+                "calls": dict(self.calls),
+                "http_attempts": dict(self.http_attempts),
+                "throttled": self.throttled,
+            }
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for i, ch in enumerate(operation):
+        if ch.isupper() and i and not operation[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)

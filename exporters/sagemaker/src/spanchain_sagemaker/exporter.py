@@ -1,0 +1,567 @@
+"""`SageMakerSpanExporter`: finished LangChain spans → SageMaker Experiments runs.
+
+`export()` only enqueues (see `spanchain.exporting.BackgroundSpanExporter`); everything below runs
+on the exporter's one writer thread. Spans are grouped per LangChain root run (`TraceAssembler`);
+each complete trace is written as:
+- its span tree as JSON in S3 under the run's artifact prefix (`.../traces/<root run id>.json`);
+- one metric point per metric name at the trace's step (BatchPutMetrics, 10 per call);
+- run parameters, sent again only when they changed (UpdateTrialComponent).
+
+run_per="session" (default): one run per exporter; a trace's step is its index in the order the
+exporter first wrote it, remembered per trace, so a retried or re-sent trace overwrites its own
+points instead of taking a new step. run_per="trace": one run per trace, step 0.
+A user-supplied `Run` is only read for its names, session and artifact location: we never call
+its `log_*` methods (the SDK keeps its current run process-wide) and never change its status.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from spanchain.exporting import BackgroundSpanExporter
+from spanchain.logonce import LogOnce
+from spanchain.traces import TraceAssembler, trace_summary, trace_to_json
+
+from spanchain_sagemaker import names
+from spanchain_sagemaker.config import (
+    RUN_PER_SESSION,
+    RUN_PER_TRACE,
+    ConfigError,
+    Settings,
+    default_session_run_name,
+)
+from spanchain_sagemaker.translate import (
+    ParameterSet,
+    TraceFacts,
+    trace_facts,
+    trace_metrics,
+    trace_parameters,
+)
+
+logger = logging.getLogger(__name__)
+
+TRACES_ARTIFACT = "spanchain-traces"  # output artifact: the S3 prefix holding every trace's JSON
+SUMMARY_ARTIFACT = "spanchain-summary"  # output artifact: the session summary JSON
+TRACE_ARTIFACT = "spanchain-trace"  # output artifact of a one-trace run: that trace's JSON
+_MAX_REMEMBERED_STEPS = 100_000
+_MAX_PARTIAL_TRACES = 256
+_MAX_SUMMARY_TRACES = 1_000
+
+_BASE_OPTIONS = (
+    "max_queue_spans",
+    "max_batch_spans",
+    "retry_attempts",
+    "retry_backoff_s",
+    "tick_interval_s",
+    "shutdown_timeout_s",
+)
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    """Where a run's data can be found (printed by `spanchain demo`)."""
+
+    experiment: str
+    run: str
+    trial_component: str
+    trial: str
+    s3_root: str
+    traces_prefix: str
+    summary: str | None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _utc(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc)
+
+
+class SageMakerSpanExporter(BackgroundSpanExporter):
+    """Writes spans into SageMaker Experiments runs (and their JSON into S3).
+
+    Args:
+        run: a `sagemaker.core.experiments.run.Run` (or legacy `sagemaker.experiments.run.Run`)
+            to write into; its experiment, names, session and artifact location are used.
+        experiment_name: default $OTEL_EXPORTER_SAGEMAKER_EXPERIMENT, then $OTEL_SERVICE_NAME,
+            then the spans' service.name, then "spanchain".
+        run_name: session mode: the run's name (default: session-<utc time>-<random>);
+            trace mode: prefix of each run's name (default: "trace"). Env:
+            $OTEL_EXPORTER_SAGEMAKER_RUN_NAME.
+        run_per: "session" (default) or "trace". Env: $OTEL_EXPORTER_SAGEMAKER_RUN_PER.
+        sagemaker_session: a SageMaker SDK Session whose boto session and endpoints to use.
+        artifact_bucket: default $OTEL_EXPORTER_SAGEMAKER_BUCKET, then the SDK's default
+            bucket sagemaker-<region>-<account> (created when missing).
+        artifact_prefix: default $OTEL_EXPORTER_SAGEMAKER_PREFIX, then
+            "trial-component-artifacts" (the SDK's default).
+        **options: boto_session, max_attempts (client retries, 8), trace_grace_s (5),
+            trace_idle_s (300), summary_interval_s (10), create_bucket (True), spool_dir,
+            and the base exporter's queue/retry/shutdown settings.
+    """
+
+    def __init__(
+        self,
+        run: Any = None,
+        experiment_name: str | None = None,
+        run_name: str | None = None,
+        run_per: str | None = None,
+        sagemaker_session: Any = None,
+        artifact_bucket: str | None = None,
+        artifact_prefix: str | None = None,
+        **options: Any,
+    ) -> None:
+        self._log = LogOnce(logger)
+        resolve = dict(
+            experiment_name=experiment_name,
+            run_name=run_name,
+            artifact_bucket=artifact_bucket,
+            artifact_prefix=artifact_prefix,
+            spool_dir=options.pop("spool_dir", None),
+        )
+        try:
+            settings = Settings.resolve(run_per=run_per, **resolve)
+        except ConfigError as exc:
+            # A bad setting must not take the app down: say so once and use the default mode.
+            logger.error("sagemaker exporter: %s; using run_per='session'", exc)
+            settings = Settings.resolve(run_per=RUN_PER_SESSION, **resolve)
+        base_options = {k: options.pop(k) for k in _BASE_OPTIONS if k in options}
+        super().__init__(name="sagemaker", spool_dir=settings.spool_dir, **base_options)
+        self.settings = settings
+        self._boto_session = options.pop("boto_session", None)
+        self._max_attempts = int(options.pop("max_attempts", 8))
+        self._summary_interval_s = float(options.pop("summary_interval_s", 10.0))
+        self._create_bucket = bool(options.pop("create_bucket", True))
+        grace_s = float(options.pop("trace_grace_s", 5.0))
+        idle_s = float(options.pop("trace_idle_s", 300.0))
+        if options:
+            logger.warning("sagemaker exporter: ignoring unknown options %s", sorted(options))
+        self._sagemaker_session = sagemaker_session
+        self._user_run = run
+        self._user_run_fields: dict | None = None
+        if run is not None:
+            self._user_run_fields = _read_user_run(run, settings)
+            self._sagemaker_session = sagemaker_session or _run_session(run)
+            settings.run_per = RUN_PER_SESSION  # a given run holds every trace
+        self._session_run_name = settings.run_name or default_session_run_name()
+
+        self._store = None  # built lazily on the writer thread (no I/O in the constructor)
+        self._api = None
+        self._assembler = TraceAssembler(grace_s=grace_s, idle_s=idle_s)
+        self._ready: collections.deque[list[ReadableSpan]] = collections.deque()
+        self._batch_in_progress: list[ReadableSpan] | None = None
+        self._tick_failures = 0
+        self._partials: collections.OrderedDict[str, list[ReadableSpan]] = collections.OrderedDict()
+        self._steps: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._next_step = 0
+
+        self._session_ref = None
+        self._session_params: ParameterSet | None = None
+        self._params_sent: dict | None = None
+        self._artifacts_sent: dict | None = None
+        self._session_started = False
+        self._session_end_ns = 0
+        self._summary = _SessionSummary()
+        self._summary_written_at = 0.0
+        self.locations: collections.deque[RunLocation] = collections.deque(maxlen=100)
+
+    # --- public helpers ---------------------------------------------------------------------
+    @property
+    def api_stats(self) -> dict:
+        """SageMaker/S3 calls made so far, per operation (the benchmark reports these)."""
+        return self._api.stats() if self._api is not None else {"calls": {}, "http_attempts": {}}
+
+    def location(self) -> RunLocation | None:
+        """The session run's location (None in trace mode until a trace was written)."""
+        if self.settings.run_per == RUN_PER_SESSION and self._session_ref is not None:
+            return self._location(self._session_ref, summary=True)
+        return self.locations[-1] if self.locations else None
+
+    # --- BackgroundSpanExporter hooks (writer thread) ---------------------------------------
+    def _write(self, spans: list[ReadableSpan]) -> None:
+        # A retried batch is the same list object: its spans are already grouped.
+        if spans is not self._batch_in_progress:
+            self._batch_in_progress = spans
+            for span in spans:
+                for group in self._assembler.add(span):
+                    self._ready.append(self._rejoin(group))
+        self._deliver_ready()
+        self._batch_in_progress = None
+
+    def _tick(self) -> None:
+        for group in self._assembler.expire():
+            self._ready.append(self._rejoin(group, keep_for_late_spans=True))
+        if self._ready:
+            try:
+                self._deliver_ready()
+                self._tick_failures = 0
+            except Exception as exc:
+                self._tick_failures += 1
+                self._log.warning("tick", "sagemaker exporter: write failed (will retry): %r", exc)
+                if self._tick_failures >= self._retry_attempts:
+                    self._tick_failures = 0
+                    self._on_write_failed([], exc)
+        if self._store is not None and time.monotonic() - self._summary_written_at >= self._summary_interval_s:
+            self._write_session_extras()
+
+    def _flush(self) -> None:
+        for group in self._assembler.drain():
+            self._ready.append(self._rejoin(group, keep_for_late_spans=True))
+        self._deliver_ready()
+        self._write_session_extras()
+
+    def _close(self) -> None:
+        if self._session_ref is None or self._store is None:
+            return
+        self._write_session_extras(force=True)
+        if self._user_run_fields is None and self._session_started:
+            self._store.update_run(
+                self._session_ref,
+                Status={"PrimaryStatus": "Completed"},
+                EndTime=_utc(self._session_end_ns or time.time_ns()),
+            )
+
+    def _on_write_failed(self, spans: list[ReadableSpan], exc: BaseException) -> None:
+        # The traces that could not be written are the ones still waiting in `_ready`.
+        failed = [span for group in self._ready for span in group]
+        self._ready.clear()
+        self._batch_in_progress = None
+        super()._on_write_failed(failed or list(spans), exc)
+
+    # --- grouping -----------------------------------------------------------------------------
+    def _rejoin(self, group: list[ReadableSpan], keep_for_late_spans: bool = False) -> list[ReadableSpan]:
+        """Merge spans of a trace that was written early (flush/grace) with its late spans."""
+        facts_key = trace_facts(group).key
+        earlier = self._partials.pop(facts_key, None)
+        if earlier:
+            seen = {(s.context.trace_id, s.context.span_id) for s in group}
+            group = [s for s in earlier if (s.context.trace_id, s.context.span_id) not in seen] + group
+        if keep_for_late_spans:
+            self._partials[facts_key] = group
+            while len(self._partials) > _MAX_PARTIAL_TRACES:
+                self._partials.popitem(last=False)
+        return group
+
+    def _deliver_ready(self) -> None:
+        while self._ready:
+            self._deliver_trace(self._ready[0])
+            self._ready.popleft()
+
+    # --- backend ------------------------------------------------------------------------------
+    def _backend(self):
+        if self._store is None:
+            from spanchain_sagemaker.aws import AwsApi, ClientSettings, build_clients
+            from spanchain_sagemaker.store import ExperimentsStore
+
+            boto_session, endpoints = _session_parts(self._sagemaker_session, self._boto_session)
+            clients = build_clients(
+                boto_session, endpoints, ClientSettings(max_attempts=self._max_attempts)
+            )
+            self._api = AwsApi(clients, should_stop=lambda: self._stopping)
+            self._store = ExperimentsStore(
+                self._api,
+                create_bucket=self._create_bucket,
+                retag_runs=_is_emulated(clients["sagemaker"]),
+            )
+        return self._store
+
+    def _bucket(self) -> str:
+        return self.settings.bucket or self._backend().default_bucket()
+
+    def _experiment(self, spans: Sequence[ReadableSpan]) -> str:
+        if self.settings.experiment:
+            return self.settings.experiment
+        for span in spans:
+            service = (span.resource.attributes or {}).get("service.name") if span.resource else None
+            if service and not str(service).startswith("unknown_service"):
+                self.settings.experiment = names.entity_name_part(service)
+                return self.settings.experiment
+        self.settings.experiment = "spanchain"
+        return self.settings.experiment
+
+    def _run_ref(self, experiment: str, run_name: str):
+        from spanchain_sagemaker.store import RunRef
+
+        run = names.entity_name_part(run_name, fallback="run")
+        return RunRef(
+            experiment=experiment,
+            run=run,
+            trial_component=names.trial_component_name(experiment, run),
+            trial=names.trial_name(experiment),
+            bucket=self._bucket(),
+            prefix=self.settings.prefix,
+        )
+
+    def _location(self, ref, summary: bool) -> RunLocation:
+        return RunLocation(
+            experiment=ref.experiment,
+            run=ref.run,
+            trial_component=ref.trial_component,
+            trial=ref.trial,
+            s3_root=ref.s3_uri(""),
+            traces_prefix=ref.s3_uri("traces", ""),
+            summary=ref.s3_uri("summary.json") if summary else None,
+        )
+
+    # --- writing one trace --------------------------------------------------------------------
+    def _deliver_trace(self, spans: list[ReadableSpan]) -> None:
+        if not spans:
+            return
+        store = self._backend()
+        facts = trace_facts(spans)
+        if self.settings.run_per == RUN_PER_TRACE:
+            self._deliver_trace_run(store, facts, spans)
+        else:
+            self._deliver_session_trace(store, facts, spans)
+
+    def _trace_document(self, spans, facts: TraceFacts) -> bytes:
+        return trace_to_json(spans).encode("utf-8", "surrogatepass")
+
+    def _trace_key(self, ref, facts: TraceFacts) -> str:
+        return ref.s3_key("traces", f"{names.s3_key_part(facts.key)}.json")
+
+    def _deliver_session_trace(self, store, facts: TraceFacts, spans) -> None:
+        ref = self._ensure_session_run(store, facts, spans)
+        step = self._step_for(facts.key)
+        key = self._trace_key(ref, facts)
+        store.put_object(ref.bucket, key, self._trace_document(spans, facts), "application/json")
+        store.put_metrics(ref, trace_metrics(spans, step))
+        self._session_params.add_trace(spans)
+        self._session_end_ns = max(self._session_end_ns, facts.end_ns)
+        self._summary.add(facts, step, f"s3://{ref.bucket}/{key}", spans)
+        self._sync_session_run(store, ref)
+
+    def _ensure_session_run(self, store, facts: TraceFacts, spans):
+        user_run = self._user_run_fields
+        if self._session_ref is None:
+            if user_run is not None:
+                from spanchain_sagemaker.store import RunRef
+
+                fields = dict(user_run, bucket=user_run["bucket"] or self._bucket())
+                self._session_ref = RunRef(prefix=self.settings.prefix, **fields)
+            else:
+                self._session_ref = self._run_ref(self._experiment(spans), self._session_run_name)
+        ref = self._session_ref
+        if self._session_params is None:
+            fixed = {"spanchain.run_per": self.settings.run_per}
+            if user_run is not None:
+                fixed = {"spanchain.exporter": "sagemaker"}
+            self._session_params = ParameterSet(fixed)
+        if user_run is not None:
+            store.adopt_run(ref)
+        elif not self._session_started:
+            store.ensure_run(
+                ref,
+                display_name=ref.run,
+                Status={"PrimaryStatus": "InProgress", "Message": "receiving LangChain traces"},
+                StartTime=_utc(facts.start_ns or time.time_ns()),
+            )
+        if not self._session_started:
+            self.locations.append(self._location(ref, summary=True))
+        self._session_started = True
+        return ref
+
+    def _session_artifacts(self, ref) -> dict:
+        return {
+            TRACES_ARTIFACT: {
+                "Value": names.artifact_value(ref.s3_uri("traces", "")),
+                "MediaType": "application/x-directory",
+            },
+            SUMMARY_ARTIFACT: {
+                "Value": names.artifact_value(ref.s3_uri("summary.json")),
+                "MediaType": "application/json",
+            },
+        }
+
+    def _sync_session_run(self, store, ref) -> None:
+        """UpdateTrialComponent only when parameters or artifacts changed since the last one."""
+        params = self._session_params.to_api()
+        artifacts = self._session_artifacts(ref)
+        fields = {}
+        if params != self._params_sent:
+            fields["Parameters"] = params
+        if artifacts != self._artifacts_sent:
+            fields["OutputArtifacts"] = artifacts
+        if fields:
+            # Emulators replace rather than merge these maps, so always send the full set.
+            fields.setdefault("Parameters", params)
+            fields.setdefault("OutputArtifacts", artifacts)
+            store.update_run(ref, **fields)
+            self._params_sent, self._artifacts_sent = params, artifacts
+
+    def _write_session_extras(self, force: bool = False) -> None:
+        if self._session_ref is None or self._store is None:
+            return
+        if not (self._summary.dirty or force):
+            return
+        ref = self._session_ref
+        document = self._summary.document(ref, self.settings.run_per, self._session_params)
+        self._store.put_object(
+            ref.bucket, ref.s3_key("summary.json"), document, "application/json"
+        )
+        self._summary.dirty = False
+        self._summary_written_at = time.monotonic()
+        self._sync_session_run(self._store, ref)
+
+    def _step_for(self, key: str) -> int:
+        step = self._steps.get(key)
+        if step is None:
+            step = self._next_step
+            self._next_step += 1
+            self._steps[key] = step
+            if len(self._steps) > _MAX_REMEMBERED_STEPS:
+                self._steps.popitem(last=False)
+        return step
+
+    def _deliver_trace_run(self, store, facts: TraceFacts, spans) -> None:
+        experiment = self._experiment(spans)
+        prefix = self.settings.run_name or "trace"
+        ref = self._run_ref(experiment, f"{names.entity_name_part(prefix)}-{facts.key}")
+        key = self._trace_key(ref, facts)
+        store.put_object(ref.bucket, key, self._trace_document(spans, facts), "application/json")
+        params = ParameterSet({"spanchain.run_per": RUN_PER_TRACE, **trace_parameters(facts)})
+        params.add_trace(spans)
+        status = {"PrimaryStatus": "Failed" if facts.failed else "Completed"}
+        if facts.failed:
+            status["Message"] = facts.error_message
+        fields = {
+            "Status": status,
+            "StartTime": _utc(facts.start_ns),
+            "EndTime": _utc(facts.end_ns),
+            "Parameters": params.to_api(),
+            "OutputArtifacts": {
+                TRACE_ARTIFACT: {
+                    "Value": names.artifact_value(f"s3://{ref.bucket}/{key}"),
+                    "MediaType": "application/json",
+                }
+            },
+        }
+        if not store.ensure_run(ref, display_name=f"{facts.root_name}-{facts.key[:8]}", describe_first=False, **fields):
+            store.update_run(ref, **fields)  # existed (retry, replay): bring it up to date
+        store.put_metrics(ref, trace_metrics(spans, step=0))
+        self.locations.append(self._location(ref, summary=False))
+
+
+class _SessionSummary:
+    """Totals over a session run's traces plus the most recent traces, for summary.json."""
+
+    def __init__(self) -> None:
+        self.traces = 0
+        self.spans = 0
+        self.totals: collections.Counter[str] = collections.Counter()
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.recent: collections.OrderedDict[str, dict] = collections.OrderedDict()
+        self.dirty = False
+
+    def add(self, facts: TraceFacts, step: int, uri: str, spans) -> None:
+        summary = trace_summary(spans)
+        if facts.key not in self.recent:
+            self.traces += 1
+        else:
+            self.recent.pop(facts.key)  # a re-sent trace replaces its entry, counted once
+        self.recent[facts.key] = {
+            "key": facts.key,
+            "trace_id": facts.trace_id,
+            "step": step,
+            "root": facts.root_name,
+            "status": "error" if facts.failed else "ok",
+            "start_time_ns": facts.start_ns,
+            "end_time_ns": facts.end_ns,
+            "spans": facts.span_count,
+            "input_tokens": summary["input_tokens"],
+            "output_tokens": summary["output_tokens"],
+            "uri": uri,
+        }
+        while len(self.recent) > _MAX_SUMMARY_TRACES:
+            self.recent.popitem(last=False)
+        self.spans += facts.span_count
+        for name in ("input_tokens", "output_tokens", "total_tokens", "errors"):
+            self.totals[name] += summary[name]
+        self.counters.update(summary["counters"])
+        self.dirty = True
+
+    def document(self, ref, run_per: str, params: ParameterSet | None) -> bytes:
+        doc = {
+            "experiment": ref.experiment,
+            "run": ref.run,
+            "trial_component": ref.trial_component,
+            "run_per": run_per,
+            "traces": self.traces,
+            "spans": self.spans,
+            "totals": dict(self.totals),
+            "counters": dict(self.counters),
+            "parameters": {k: v for k, v in (params.raw() if params else {}).items()},
+            "recent_traces": list(self.recent.values()),
+        }
+        return json.dumps(doc, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+# --- reading a user's SageMaker objects (attributes only; no SDK calls) ---------------------
+
+
+def _run_session(run: Any):
+    component = getattr(run, "_trial_component", None)
+    return getattr(component, "sagemaker_session", None) or getattr(run, "sagemaker_session", None)
+
+
+def _read_user_run(run: Any, settings: Settings) -> dict:
+    """RunRef fields of a user's Run; "bucket" may be None (resolved on the writer thread)."""
+    component = getattr(run, "_trial_component", None)
+    experiment = str(getattr(run, "experiment_name"))
+    run_name = str(getattr(run, "run_name", "") or "")
+    tc_name = getattr(component, "trial_component_name", None) or f"{experiment}-{run_name}"
+    trial = getattr(run, "run_group_name", None) or names.trial_name(experiment)
+    uploader = getattr(run, "_artifact_uploader", None)
+    bucket = settings.bucket or getattr(uploader, "artifact_bucket", None)
+    if not bucket:
+        session = _run_session(run)
+        bucket = getattr(session, "_default_bucket", None) or getattr(
+            session, "_default_bucket_name_override", None
+        )
+    prefix = getattr(uploader, "artifact_prefix", None)
+    if prefix is not None and not settings.prefix_explicit:
+        settings.prefix = names.s3_prefix(prefix)
+    settings.experiment = experiment
+    return {
+        "experiment": experiment,
+        "run": run_name,
+        "trial_component": str(tc_name),
+        "trial": str(trial),
+        "bucket": bucket or None,
+    }
+
+
+def _session_parts(sagemaker_session: Any, boto_session: Any):
+    """(boto3 Session, {service: endpoint}) from a SageMaker SDK Session, read by attribute."""
+    endpoints: dict[str, str] = {}
+    if sagemaker_session is None:
+        return boto_session, endpoints
+    boto_session = boto_session or getattr(sagemaker_session, "boto_session", None)
+    for service, attribute in (
+        ("sagemaker", "sagemaker_client"),
+        ("sagemaker-metrics", "sagemaker_metrics_client"),
+        ("s3", "s3_client"),
+    ):
+        client = getattr(sagemaker_session, attribute, None)
+        url = getattr(getattr(client, "meta", None), "endpoint_url", None)
+        if url:
+            endpoints[service] = url
+    # One custom endpoint (an emulator) serves every service; never let STS go elsewhere.
+    custom = [u for u in endpoints.values() if "amazonaws.com" not in u]
+    if custom:
+        for service in ("sagemaker", "sagemaker-metrics", "s3", "sts"):
+            if "amazonaws.com" in endpoints.get(service, "amazonaws.com"):
+                endpoints[service] = custom[0]
+    return boto_session, endpoints
+
+
+def _is_emulated(client) -> bool:
+    url = getattr(client.meta, "endpoint_url", "") or ""
+    return "amazonaws.com" not in url and "amazonaws.com.cn" not in url

@@ -1,0 +1,261 @@
+"""The write side: SageMaker Experiments entities, metrics and S3 objects, through `AwsApi`.
+
+Runs are laid out exactly as the SageMaker SDK's `Run` lays them out, so `load_run`, `list_runs`
+and SageMaker Studio treat ours as theirs:
+- experiment `<exp>`; run group (trial) `Default-Run-Group-<exp>`;
+- trial component `<exp>-<run>`, tagged `sagemaker:trial-component-source=run`, associated with
+  the run group;
+- files under `s3://<bucket>/<prefix>/<trial component>/`.
+
+Control-plane calls happen once per run: experiments, trials and runs already ensured are
+remembered. Nothing here is thread-safe on purpose; the exporter calls it from its one writer
+thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from spanchain.logonce import LogOnce
+
+from spanchain_sagemaker import names
+from spanchain_sagemaker.aws import AwsApi, is_already_exists, is_not_found
+from spanchain_sagemaker.translate import MetricPoint, metric_batches
+
+logger = logging.getLogger(__name__)
+
+RUN_TC_TAG = {"Key": "sagemaker:trial-component-source", "Value": "run"}
+RETRYABLE_METRIC_ERRORS = frozenset({"CONFLICT_ERROR", "INTERNAL_ERROR"})
+
+
+class MetricsIncomplete(RuntimeError):
+    """Some metric points still failed with a retryable code after our retries."""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Where one run lives: SageMaker names and the S3 location of its files."""
+
+    experiment: str
+    run: str
+    trial_component: str
+    trial: str
+    bucket: str
+    prefix: str  # the artifact prefix, without the trial component
+
+    @property
+    def s3_root_key(self) -> str:
+        return f"{self.prefix}/{self.trial_component}" if self.prefix else self.trial_component
+
+    def s3_key(self, *parts: str) -> str:
+        return "/".join([self.s3_root_key, *parts])
+
+    def s3_uri(self, *parts: str) -> str:
+        return f"s3://{self.bucket}/{self.s3_key(*parts)}"
+
+
+class ExperimentsStore:
+    def __init__(self, api: AwsApi, create_bucket: bool = True, retag_runs: bool = False) -> None:
+        self.api = api
+        # Emulators (moto) ignore Tags on CreateTrialComponent; without the run tag `list_runs`
+        # skips the run, so against them the tag is applied again with AddTags.
+        self._retag_runs = retag_runs
+        self._create_bucket = create_bucket
+        self._experiments: set[str] = set()
+        self._trials: set[str] = set()
+        self._runs: set[str] = set()
+        self._buckets: set[str] = set()
+        self._default_bucket: str | None = None
+        self.metric_points_sent = 0
+        self.metric_points_dropped: collections.Counter[str] = collections.Counter()
+        self._log = LogOnce(logger)
+
+    # --- control plane (once per entity) ----------------------------------------------------
+    def ensure_experiment(self, experiment: str) -> None:
+        if experiment in self._experiments:
+            return
+        try:
+            self.api.call(
+                "sagemaker",
+                "CreateExperiment",
+                ExperimentName=experiment,
+                DisplayName=names.display_name(experiment),
+                Description="LangChain traces exported by spanchain",
+            )
+        except Exception as exc:
+            if not is_already_exists(exc):
+                raise
+        self._experiments.add(experiment)
+
+    def ensure_trial(self, experiment: str) -> str:
+        trial = names.trial_name(experiment)
+        if trial in self._trials:
+            return trial
+        self.ensure_experiment(experiment)
+        # Describe first: creating an existing trial is an error on AWS, and an emulator that
+        # overwrites instead would forget which runs belong to it.
+        try:
+            self.api.call("sagemaker", "DescribeTrial", TrialName=trial)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+            try:
+                self.api.call(
+                    "sagemaker", "CreateTrial", TrialName=trial, ExperimentName=experiment
+                )
+            except Exception as create_exc:
+                if not is_already_exists(create_exc):
+                    raise
+        self._trials.add(trial)
+        return trial
+
+    def is_known_run(self, ref: RunRef) -> bool:
+        return ref.trial_component in self._runs
+
+    def adopt_run(self, ref: RunRef) -> None:
+        """A run someone else created (a user's `Run`): never create or associate it."""
+        self._runs.add(ref.trial_component)
+
+    def ensure_run(
+        self, ref: RunRef, display_name: str, describe_first: bool = True, **create_fields
+    ) -> bool:
+        """Create the run's trial component if needed; True when this call created it.
+
+        `create_fields` (Status, StartTime, EndTime, Parameters, OutputArtifacts) go into the
+        create call, so a one-trace run costs a single write when it is new.
+        """
+        if ref.trial_component in self._runs:
+            return False
+        self.ensure_trial(ref.experiment)
+        created = False
+        arn = None
+        if describe_first:
+            try:
+                arn = self.api.call(
+                    "sagemaker", "DescribeTrialComponent", TrialComponentName=ref.trial_component
+                )["TrialComponentArn"]
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise
+        if arn is None:
+            tags = [RUN_TC_TAG]
+            try:
+                arn = self.api.call(
+                    "sagemaker",
+                    "CreateTrialComponent",
+                    TrialComponentName=ref.trial_component,
+                    DisplayName=names.display_name(display_name),
+                    Tags=tags,
+                    **create_fields,
+                )["TrialComponentArn"]
+                created = True
+            except Exception as exc:
+                if not is_already_exists(exc):
+                    raise
+        if arn and created and self._retag_runs:
+            self.api.call("sagemaker", "AddTags", ResourceArn=arn, Tags=[RUN_TC_TAG])
+        try:
+            self.api.call(
+                "sagemaker",
+                "AssociateTrialComponent",
+                TrialComponentName=ref.trial_component,
+                TrialName=ref.trial,
+            )
+        except Exception as exc:
+            if not (is_already_exists(exc) or "already" in str(exc).lower()):
+                raise
+        self._runs.add(ref.trial_component)
+        return created
+
+    def update_run(self, ref: RunRef, **fields) -> None:
+        if fields:
+            self.api.call(
+                "sagemaker",
+                "UpdateTrialComponent",
+                TrialComponentName=ref.trial_component,
+                **fields,
+            )
+
+    # --- data plane ---------------------------------------------------------------------------
+    def put_metrics(
+        self,
+        ref: RunRef,
+        points: Sequence[MetricPoint],
+        retry_attempts: int = 3,
+        retry_backoff_s: float = 0.2,
+    ) -> None:
+        """BatchPutMetrics in batches of 10; per-item errors retried or dropped by code."""
+        for batch in metric_batches(points, now_s=time.time()):
+            pending = batch
+            for attempt in range(retry_attempts + 1):
+                response = self.api.call(
+                    "sagemaker-metrics",
+                    "BatchPutMetrics",
+                    TrialComponentName=ref.trial_component,
+                    MetricData=pending,
+                )
+                retry: list[dict] = []
+                failed_indexes = set()
+                for error in response.get("Errors") or []:
+                    index = error.get("MetricIndex")
+                    code = str(error.get("Code") or "UNKNOWN")
+                    if not isinstance(index, int) or not 0 <= index < len(pending):
+                        continue
+                    failed_indexes.add(index)
+                    if code in RETRYABLE_METRIC_ERRORS:
+                        retry.append(pending[index])
+                    else:
+                        self.metric_points_dropped[code] += 1
+                        self._log.warning(
+                            f"metric-drop:{code}",
+                            "sagemaker exporter: dropped metric %r (%s)",
+                            pending[index].get("MetricName"),
+                            code,
+                        )
+                self.metric_points_sent += len(pending) - len(failed_indexes)
+                if not retry:
+                    break
+                if attempt == retry_attempts:
+                    raise MetricsIncomplete(
+                        f"{len(retry)} metric points still failing on {ref.trial_component}"
+                    )
+                pending = retry
+                time.sleep(random.uniform(0, retry_backoff_s * (2**attempt)))
+
+    def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self.ensure_bucket(bucket)
+        self.api.call(
+            "s3", "PutObject", Bucket=bucket, Key=key, Body=body, ContentType=content_type
+        )
+
+    # --- buckets ------------------------------------------------------------------------------
+    def default_bucket(self) -> str:
+        """The SDK's default bucket name: sagemaker-<region>-<account id>."""
+        if self._default_bucket is None:
+            account = self.api.call("sts", "GetCallerIdentity")["Account"]
+            self._default_bucket = f"sagemaker-{self.api.region}-{account}"
+        return self._default_bucket
+
+    def ensure_bucket(self, bucket: str) -> None:
+        if bucket in self._buckets:
+            return
+        if self._create_bucket:
+            try:
+                self.api.call("s3", "HeadBucket", Bucket=bucket)
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise
+                params: dict = {"Bucket": bucket}
+                if self.api.region != "us-east-1":
+                    params["CreateBucketConfiguration"] = {"LocationConstraint": self.api.region}
+                try:
+                    self.api.call("s3", "CreateBucket", **params)
+                except Exception as create_exc:
+                    if "BucketAlreadyOwnedByYou" not in str(create_exc):
+                        raise
+        self._buckets.add(bucket)
