@@ -123,13 +123,14 @@ class Redactor:
         """The span itself if it holds no secret, else a copy with every secret masked."""
         if not self.enabled:
             return span
-        attrs = self.attributes(span.attributes)
+        original = span.attributes  # a fresh proxy on every access: compare against this one
+        attrs = self.attributes(original)
         events = [(e, self.attributes(e.attributes)) for e in span.events]
         links = [(link, self.attributes(link.attributes)) for link in span.links]
         status = span.status
         description = self.text(status.description) if status is not None and status.description else None
         changed = (
-            attrs is not span.attributes
+            attrs is not original
             or any(a is not e.attributes for e, a in events)
             or any(a is not link.attributes for link, a in links)
             or (description is not None and description != status.description)

@@ -1,0 +1,87 @@
+"""Secret-looking values are masked before any exporter sees them; configurable."""
+
+import pytest
+
+from spanchain.redaction import REDACTED, Redactor, enabled_from_env
+
+R = Redactor()
+
+SECRETS = [
+    ("openai key sk-proj-Abc123def456GHI789jkl012mno", "sk-proj-Abc123def456GHI789jkl012mno"),
+    ("anthropic sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123", "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123"),
+    ("aws AKIAIOSFODNN7EXAMPLE here", "AKIAIOSFODNN7EXAMPLE"),
+    ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("token ghp_0123456789abcdefghijABCDEFGHIJ012345", "ghp_0123456789abcdefghijABCDEFGHIJ012345"),
+    ("slack xoxb-1234567890-abcdefghij", "xoxb-1234567890-abcdefghij"),
+    ("Authorization: Bearer abc.def-ghi_jkl012345", "abc.def-ghi_jkl012345"),
+    ("postgres://admin:hunter2@db.internal:5432/app", "hunter2"),
+    ('{"password": "correct horse battery"}', "correct"),
+    ("login?user=bob&password=s3cr3t!&x=1", "s3cr3t!"),
+    ("api_key: abcd1234efgh", "abcd1234efgh"),
+    ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N", "eyJhbGciOiJIUzI1NiJ9"),
+    ("google AIzaSyA-1234567890abcdefghijklmnopqrstu", "AIzaSyA-1234567890abcdefghijklmnopqrstu"),
+    ("hf hf_abcdefghijklmnopqrstuvwxyzABCDEF", "hf_abcdefghijklmnopqrstuvwxyzABCDEF"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow"),
+]
+
+
+@pytest.mark.parametrize("text,secret", SECRETS)
+def test_known_secret_shapes_are_masked(text, secret):
+    out = R.text(text)
+    assert secret not in out and REDACTED in out
+
+
+def test_context_around_the_secret_survives():
+    assert R.text("postgres://admin:hunter2@db:5432") == f"postgres://admin:{REDACTED}@db:5432"
+    assert R.text("Authorization: Bearer abcdefghijklmnop") == f"Authorization: Bearer {REDACTED}"
+    assert R.text("password=x1y2z3 rest") == f"password={REDACTED} rest"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["What is the capital of France?", "skip-this-line", "the task id is 3f2a9c", "https://example.com/a:b",
+     "AKIA is short", "a bearer of bad news", "token count: 42"],
+)
+def test_ordinary_text_is_left_alone(text):
+    assert R.text(text) == text
+
+
+def test_attributes_with_secret_names_are_masked_whole_and_unchanged_maps_are_not_copied():
+    attrs = {"langchain.metadata.api_key": "plain-looking", "gen_ai.request.model": "gpt", "n": 3}
+    out = R.attributes(attrs)
+    assert out["langchain.metadata.api_key"] == REDACTED and out["gen_ai.request.model"] == "gpt"
+    clean = {"a": "b", "n": 1.5, "t": ("x", "y")}
+    assert R.attributes(clean) is clean
+
+
+def test_configurable(monkeypatch):
+    assert enabled_from_env({}) is True
+    assert enabled_from_env({"SPANCHAIN_REDACT_SECRETS": "false"}) is False
+    off = Redactor.from_env({"SPANCHAIN_REDACT_SECRETS": "0"})
+    assert off.text("sk-abcdefghijklmnopqrstuvwxyz") == "sk-abcdefghijklmnopqrstuvwxyz"
+    extra = Redactor.from_env({"SPANCHAIN_REDACT_PATTERNS": r"EMP-\d{6}"})
+    assert extra.text("employee EMP-123456") == f"employee {REDACTED}"
+
+
+def test_spans_are_copied_only_when_they_hold_a_secret():
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Status, StatusCode
+
+    mem = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(mem))
+    tracer = tp.get_tracer("t")
+    with tracer.start_as_current_span("clean") as s:
+        s.set_attribute("q", "hello")
+    with tracer.start_as_current_span("dirty") as s:
+        s.add_event("exception", {"exception.message": "401: invalid key sk-abcdefghijklmnopqrstuvwx"})
+        s.set_status(Status(StatusCode.ERROR, "auth failed for Bearer abcdefghijklmnopqrs"))
+    clean, dirty = mem.get_finished_spans()
+    assert R.span(clean) is clean
+    masked = R.span(dirty)
+    assert masked is not dirty
+    assert "sk-abc" not in masked.events[0].attributes["exception.message"]
+    assert "abcdefghijklmnopqrs" not in masked.status.description
+    assert masked.context == dirty.context and masked.events[0].timestamp == dirty.events[0].timestamp
