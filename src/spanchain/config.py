@@ -1,0 +1,373 @@
+"""`spanchain.configure()`: tracer provider, exporters and LangChain instrumentation in one call.
+
+Everything follows the OpenTelemetry SDK environment specification, so the same variables drive
+`spanchain run`, `opentelemetry-instrument` and `configure()`:
+
+- exporters: argument, else OTEL_TRACES_EXPORTER (comma list, default `otlp`, `none` = no
+  exporter). Names resolve through the `opentelemetry_traces_exporter` entry points, so `aim` and
+  `sagemaker` (our exporter packages), `console`, `zipkin`... all work. `otlp` picks the transport
+  from OTEL_EXPORTER_OTLP_TRACES_PROTOCOL / OTEL_EXPORTER_OTLP_PROTOCOL (default http/protobuf,
+  the spec's recommended default);
+- resource: OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES (arguments win);
+- sampler: OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (argument wins);
+- batching: one BatchSpanProcessor per exporter, which reads OTEL_BSP_* itself;
+- OTEL_SDK_DISABLED=true: the SDK provider records nothing.
+
+A TracerProvider the app already installed is used as it is: our processors are added to it and
+its resource and sampler are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence, Union
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
+
+from spanchain import routing
+
+logger = logging.getLogger(__name__)
+
+ENV_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
+ENV_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+ENV_OTLP_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+ENV_SAMPLER = "OTEL_TRACES_SAMPLER"
+ENV_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
+ENV_OTLP_CONTENT = "SPANCHAIN_OTLP_CONTENT"
+ENV_CONTENT_EXPORTERS = "SPANCHAIN_CONTENT_EXPORTERS"
+ENV_INSTRUMENT = "SPANCHAIN_INSTRUMENT"
+
+DEFAULT_EXPORTERS = "otlp"
+DEFAULT_OTLP_PROTOCOL = "http/protobuf"
+EXPORTER_GROUP = "opentelemetry_traces_exporter"
+
+# OTLP protocol (spec value) → entry point name of the Python exporter package that speaks it.
+_OTLP_ENTRY_POINTS = {"http/protobuf": "otlp_proto_http", "grpc": "otlp_proto_grpc"}
+_OTLP_NAMES = {"otlp", "otlp_proto_http", "otlp_proto_grpc"}
+
+ExporterSpec = Union[str, SpanExporter]
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message says which one and what would."""
+
+
+@dataclass
+class Setup:
+    """What `configure()` set up; keep it to flush or shut down explicitly."""
+
+    tracer_provider: Any
+    exporters: dict[str, SpanExporter] = field(default_factory=dict)  # as built, before routing
+    processors: list[SpanProcessor] = field(default_factory=list)
+    owns_provider: bool = False  # True: we created the provider (and set it global if asked)
+    content_exporters: frozenset[str] | None = None  # None: every exporter receives content
+    instrumented: bool = False
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all(p.force_flush(timeout_millis) for p in self.processors)
+
+    def shutdown(self) -> None:
+        """Flush and stop our processors; the app's own provider keeps running."""
+        for processor in self.processors:
+            try:
+                processor.shutdown()
+            except Exception as exc:
+                logger.warning("spanchain: shutting down %r failed: %r", processor, exc)
+
+
+_lock = threading.Lock()
+_global_setup: Setup | None = None
+
+
+# --- small parsers ---------------------------------------------------------------------------
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def split_names(value: str | Iterable[str]) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        name = str(item).strip()
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def _load_entry_point(group: str, name: str):
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group=group, name=name))
+    if not found:
+        available = sorted({ep.name for ep in entry_points(group=group)})
+        raise ConfigError(
+            f"no {group} entry point named {name!r}; installed: {', '.join(available) or 'none'}"
+            + (". Install spanchain-aim / spanchain-sagemaker for aim / sagemaker." if name in ("aim", "sagemaker") else "")
+        )
+    return found[0].load()
+
+
+def otlp_entry_point() -> str:
+    protocol = (
+        os.environ.get(ENV_OTLP_TRACES_PROTOCOL) or os.environ.get(ENV_OTLP_PROTOCOL) or DEFAULT_OTLP_PROTOCOL
+    ).strip()
+    if protocol not in _OTLP_ENTRY_POINTS:
+        raise ConfigError(
+            f"OTLP protocol {protocol!r} is not available in Python; use http/protobuf or grpc"
+        )
+    return _OTLP_ENTRY_POINTS[protocol]
+
+
+def build_exporter(name: str) -> SpanExporter:
+    """One exporter from its OTEL_TRACES_EXPORTER name; its own env vars configure it."""
+    entry = otlp_entry_point() if name == "otlp" else name
+    try:
+        cls = _load_entry_point(EXPORTER_GROUP, entry)
+    except ConfigError:
+        if name == "otlp" or entry.startswith("otlp_proto"):
+            raise ConfigError(
+                f"exporter {name!r} needs the OTLP exporter package: pip install 'spanchain[otel]'"
+                + (" (grpc: opentelemetry-exporter-otlp-proto-grpc)" if entry == "otlp_proto_grpc" else "")
+            ) from None
+        raise
+    exporter = cls()
+    if not isinstance(exporter, SpanExporter):
+        raise ConfigError(f"exporter {name!r} ({cls!r}) is not an OpenTelemetry SpanExporter")
+    return exporter
+
+
+def exporter_name(exporter: SpanExporter) -> str:
+    """The OTEL_TRACES_EXPORTER name an exporter instance corresponds to (for content routing)."""
+    module = type(exporter).__module__
+    if module.startswith("spanchain_aim"):
+        return "aim"
+    if module.startswith("spanchain_sagemaker"):
+        return "sagemaker"
+    if module.startswith("spanchain.console"):
+        return "spanchain_console"
+    if module.startswith("opentelemetry.exporter.otlp"):
+        return "otlp"
+    if module.startswith("opentelemetry.sdk.trace.export") and type(exporter).__name__ == "ConsoleSpanExporter":
+        return "console"
+    return type(exporter).__name__
+
+
+def resolve_exporters(exporters: ExporterSpec | Sequence[ExporterSpec] | Mapping[str, SpanExporter] | None) -> dict[str, SpanExporter]:
+    """Argument, else OTEL_TRACES_EXPORTER, else `otlp`; `none` means no exporter."""
+    if isinstance(exporters, Mapping):
+        return dict(exporters)
+    if exporters is None:
+        exporters = os.environ.get(ENV_TRACES_EXPORTER) or DEFAULT_EXPORTERS
+    if isinstance(exporters, (str, SpanExporter)):
+        exporters = [exporters] if isinstance(exporters, SpanExporter) else split_names(exporters)
+    built: dict[str, SpanExporter] = {}
+    for spec in exporters:
+        if isinstance(spec, SpanExporter):
+            name = exporter_name(spec)
+            key, n = name, 2
+            while key in built:
+                key, n = f"{name}#{n}", n + 1
+            built[key] = spec
+            continue
+        for name in split_names(str(spec)):
+            if name.lower() == "none":
+                continue
+            if name in built:
+                continue
+            built[name] = build_exporter(name)
+    return built
+
+
+_NAMED_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+
+
+def resolve_sampler(sampler: Sampler | str | None, sampler_arg: str | float | None = None) -> Sampler | None:
+    """A Sampler from an argument; None leaves OTEL_TRACES_SAMPLER to the SDK (spec behaviour)."""
+    if sampler is None or isinstance(sampler, Sampler):
+        return sampler
+    from opentelemetry.sdk.trace import sampling
+
+    name = sampler.strip().lower()
+    if name not in _NAMED_SAMPLERS:
+        factory = _load_entry_point("opentelemetry_traces_sampler", name)
+        return factory(sampler_arg)
+    ratio = 1.0
+    if "traceidratio" in name:
+        try:
+            ratio = float(sampler_arg if sampler_arg is not None else 1.0)
+        except (TypeError, ValueError):
+            raise ConfigError(f"sampler {name}: ratio {sampler_arg!r} is not a number") from None
+        if not 0.0 <= ratio <= 1.0:
+            raise ConfigError(f"sampler {name}: ratio {ratio} must be between 0 and 1")
+    root = {
+        "always_on": sampling.ALWAYS_ON,
+        "always_off": sampling.ALWAYS_OFF,
+        "traceidratio": sampling.TraceIdRatioBased(ratio),
+    }[name.replace("parentbased_", "")]
+    return sampling.ParentBased(root) if name.startswith("parentbased_") else root
+
+
+def _sdk_provider_already_set():
+    """The app's provider if it installed one, else None (the API's proxy means: nobody did)."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, trace.ProxyTracerProvider):
+        return None
+    return current
+
+
+# --- the one call ----------------------------------------------------------------------------
+
+
+def configure(
+    exporters: ExporterSpec | Sequence[ExporterSpec] | Mapping[str, SpanExporter] | None = None,
+    *,
+    service_name: str | None = None,
+    resource_attributes: Mapping[str, Any] | None = None,
+    sampler: Sampler | str | None = None,
+    sampler_arg: str | float | None = None,
+    tracer_provider: Any = None,
+    otlp_content: bool | None = None,
+    content_exporters: Iterable[str] | None = None,
+    instrument: bool | None = None,
+    **instrument_options: Any,
+) -> Setup:
+    """Set up tracing for LangChain in one call and return what was set up.
+
+    - exporters: names (`"aim,otlp"`, `["aim", "sagemaker"]`), SpanExporter instances, or a
+      name → instance mapping. Default: OTEL_TRACES_EXPORTER, else `otlp`.
+    - service_name / resource_attributes: only used when we create the provider.
+    - sampler: a Sampler or an OTEL_TRACES_SAMPLER name (+ sampler_arg); only when we create it.
+    - tracer_provider: use this provider instead of the global one (nothing is set global).
+    - otlp_content / content_exporters: content routing, see `spanchain.routing`.
+    - instrument: add the LangChain callback handler to every run (default: SPANCHAIN_INSTRUMENT,
+      else true); extra keyword arguments go to `spanchain.instrument()`.
+
+    Calling it again for the global provider returns the first Setup (and warns when the second
+    call asked for something different); `Setup.shutdown()` then configure again to change it.
+    """
+    global _global_setup
+    with _lock:
+        if tracer_provider is None and _global_setup is not None:
+            logger.warning("spanchain.configure(): already configured; returning the existing setup")
+            return _global_setup
+
+        allowed = routing.content_exporter_names(
+            split_names(os.environ[ENV_CONTENT_EXPORTERS])
+            if content_exporters is None and os.environ.get(ENV_CONTENT_EXPORTERS)
+            else content_exporters,
+            env_flag(ENV_OTLP_CONTENT) if otlp_content is None else bool(otlp_content),
+        )
+        built = resolve_exporters(exporters)
+        sampler_obj = resolve_sampler(sampler, sampler_arg)
+
+        provider = tracer_provider
+        owns = False
+        if provider is None:
+            provider = _sdk_provider_already_set()
+            if provider is not None and (service_name or resource_attributes or sampler is not None):
+                logger.warning(
+                    "spanchain.configure(): the app already set a TracerProvider; its resource and "
+                    "sampler are kept, service_name/resource_attributes/sampler are ignored"
+                )
+        if provider is None:
+            provider = _new_provider(service_name, resource_attributes, sampler_obj)
+            owns = True
+
+        setup = Setup(tracer_provider=provider, owns_provider=owns, content_exporters=allowed)
+        add = getattr(provider, "add_span_processor", None)
+        if add is None:
+            logger.warning(
+                "spanchain.configure(): the installed TracerProvider %r cannot take span processors; "
+                "spans go wherever it sends them",
+                type(provider).__name__,
+            )
+        else:
+            for name, exporter in built.items():
+                processor = BatchSpanProcessor(routing.route(name, exporter, allowed))
+                add(processor)
+                setup.processors.append(processor)
+                setup.exporters[name] = exporter
+        if owns and tracer_provider is None:
+            trace.set_tracer_provider(provider)
+
+        want_instrument = env_flag(ENV_INSTRUMENT, True) if instrument is None else instrument
+        if want_instrument:
+            setup.instrumented = _instrument(None if tracer_provider is None else provider, instrument_options)
+        if tracer_provider is None:
+            _global_setup = setup
+        return setup
+
+
+def _new_provider(service_name, resource_attributes, sampler) -> TracerProvider:
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    attrs = dict(resource_attributes or {})
+    if service_name:
+        attrs[SERVICE_NAME] = service_name
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME; explicit values win.
+    return TracerProvider(resource=Resource.create(attrs), sampler=sampler)
+
+
+def _instrument(provider, options: Mapping[str, Any]) -> bool:
+    try:
+        import spanchain
+
+        instrument = spanchain.instrument  # the lead's hook into LangChain's callback config
+    except (ImportError, AttributeError) as exc:
+        logger.warning("spanchain: LangChain instrumentation unavailable (%r); no spans are recorded", exc)
+        return False
+    instrument(tracer_provider=provider, **dict(options))
+    return True
+
+
+def configure_from_environment(*, instrument: bool | None = None) -> Setup | None:
+    """Zero-code entry (`spanchain run`, `opentelemetry-instrument`): never raises into the app."""
+    try:
+        return configure(instrument=instrument)
+    except Exception as exc:
+        logger.error("spanchain: tracing is OFF, configuration failed: %s", exc)
+        return None
+
+
+def current_setup() -> Setup | None:
+    return _global_setup
+
+
+def _reset_for_tests() -> None:
+    global _global_setup
+    _global_setup = None
+
+
+class SpanchainConfigurator:
+    """`opentelemetry_configurator` entry point: what `opentelemetry-instrument` runs first.
+
+    It builds the provider and exporters from OTEL_* like the SDK's own configurator, plus content
+    routing. LangChain itself is instrumented by our `opentelemetry_instrumentor` entry point, which
+    opentelemetry-instrument loads next, so this does not instrument.
+    """
+
+    def configure(self, **_kwargs: Any) -> None:
+        configure_from_environment(instrument=False)

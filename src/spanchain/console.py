@@ -1,0 +1,102 @@
+"""A readable console exporter: each finished trace as a tree with durations, tokens and errors.
+
+`OTEL_TRACES_EXPORTER=spanchain_console` (or `spanchain run --console`). The SDK's own `console`
+exporter prints one JSON document per span, which is hard to read for a chain of twenty runs;
+this one waits until a trace is complete and prints it at once:
+
+    ── trace 5b8e…  RunnableSequence  4 spans  812.4 ms  tokens 21→9  0 errors
+    RunnableSequence  [chain]  812.4 ms
+    ├─ ChatPromptTemplate  [prompt]  0.3 ms
+    └─ FakeListChatModel  [chat_model]  801.0 ms  tokens 21→9
+
+Output: argument, else SPANCHAIN_CONSOLE_OUTPUT (`stderr`, `stdout` or a file path), else stderr,
+so the app's own stdout (often piped into something) stays clean.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import IO, Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from spanchain.exporting import BackgroundSpanExporter
+from spanchain.traces import TraceAssembler, render_tree, trace_id_hex, trace_summary
+
+ENV_OUTPUT = "SPANCHAIN_CONSOLE_OUTPUT"
+
+
+def format_trace(spans: Sequence[ReadableSpan]) -> str:
+    """One trace: a summary line, then the indented span tree."""
+    if not spans:
+        return ""
+    summary = trace_summary(spans)
+    trace_ids = {trace_id_hex(s.context.trace_id)[:8] for s in spans}
+    errors = summary["errors"]
+    header = "  ".join(
+        [
+            f"── trace {'/'.join(sorted(trace_ids))}…",
+            str(summary["root_name"]),
+            f"{summary['span_count']} spans",
+            f"{summary['duration_s'] * 1000:.1f} ms",
+            f"tokens {summary['input_tokens']}→{summary['output_tokens']}",
+            f"{errors} error{'s' if errors != 1 else ''}",
+        ]
+    )
+    return header + "\n" + render_tree(spans) + "\n"
+
+
+def _open_output(output: str | IO[str] | None) -> tuple[IO[str], bool]:
+    """(stream, whether we own it and must close it)."""
+    if output is not None and not isinstance(output, str):
+        return output, False
+    target = output or os.environ.get(ENV_OUTPUT) or "stderr"
+    if target == "stderr":
+        return sys.stderr, False
+    if target == "stdout":
+        return sys.stdout, False
+    return open(target, "a", encoding="utf-8"), True
+
+
+class ConsoleTreeExporter(BackgroundSpanExporter):
+    """Prints each trace once complete (or after a short grace); export() never waits on output."""
+
+    def __init__(
+        self,
+        output: str | IO[str] | None = None,
+        *,
+        grace_s: float = 1.0,
+        idle_s: float = 2.0,
+    ) -> None:
+        # A short grace: this is for watching a run locally, not for exact grouping.
+        super().__init__(name="console", tick_interval_s=min(0.5, grace_s))
+        self._output_spec = output
+        self._out: IO[str] | None = None
+        self._owns_out = False
+        self._assembler = TraceAssembler(grace_s=grace_s, idle_s=idle_s)
+        self.traces_printed = 0
+
+    def _print(self, groups: list[list[ReadableSpan]]) -> None:
+        if not groups:
+            return
+        if self._out is None:
+            self._out, self._owns_out = _open_output(self._output_spec)
+        for spans in groups:
+            self._out.write(format_trace(spans))
+            self.traces_printed += 1
+        self._out.flush()
+
+    def _write(self, spans: list[ReadableSpan]) -> None:
+        for span in spans:
+            self._print(self._assembler.add(span))
+
+    def _tick(self) -> None:
+        self._print(self._assembler.expire())
+
+    def _flush(self) -> None:
+        self._print(self._assembler.drain())
+
+    def _close(self) -> None:
+        if self._owns_out and self._out is not None:
+            self._out.close()

@@ -1,0 +1,170 @@
+"""`spanchain serve`: run the OTLP receiver in front of exporters built by name, until SIGTERM.
+
+Settings: command-line option, else environment variable, else default (see docs/configuration.md):
+
+  --exporters        SPANCHAIN_SERVE_EXPORTERS        aim,sagemaker
+  --host             SPANCHAIN_SERVE_HOST             127.0.0.1   (0.0.0.0 in a container)
+  --port             SPANCHAIN_SERVE_PORT             4318
+  --token            SPANCHAIN_SERVE_TOKEN            (none: no authentication)
+  --max-request-bytes       SPANCHAIN_SERVE_MAX_REQUEST_BYTES       16 MiB
+  --max-decompressed-bytes  SPANCHAIN_SERVE_MAX_DECOMPRESSED_BYTES  64 MiB
+  --queue-spans      SPANCHAIN_SERVE_QUEUE_SPANS      20000
+  --no-translate     SPANCHAIN_SERVE_TRANSLATE=false
+
+Exporter names are OTEL_TRACES_EXPORTER names (entry points: aim, sagemaker, otlp, console, ...)
+or `package.module:Class` for an exporter of your own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Mapping, Sequence
+
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from spanchain import routing
+from spanchain.config import ConfigError, build_exporter, env_flag, split_names
+
+logger = logging.getLogger("spanchain.serve")
+
+DEFAULT_EXPORTERS = "aim,sagemaker"
+
+
+def build_named_exporters(names: Sequence[str]) -> dict[str, SpanExporter]:
+    exporters: dict[str, SpanExporter] = {}
+    for name in names:
+        if ":" in name:
+            module, _, attr = name.partition(":")
+            try:
+                factory = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                raise ConfigError(f"exporter {name!r}: cannot import it ({exc})") from None
+            exporter = factory()
+            if not isinstance(exporter, SpanExporter):
+                raise ConfigError(f"exporter {name!r} is not an OpenTelemetry SpanExporter")
+            exporters[name] = exporter
+        else:
+            exporters[name] = build_exporter(name)
+    return exporters
+
+
+def routed(exporters: Mapping[str, SpanExporter]) -> dict[str, SpanExporter]:
+    """Same content routing as in the app: no prompts to a shared collector unless allowed."""
+    allowed = routing.content_exporter_names(
+        split_names(os.environ["SPANCHAIN_CONTENT_EXPORTERS"]) if os.environ.get("SPANCHAIN_CONTENT_EXPORTERS") else None,
+        env_flag("SPANCHAIN_OTLP_CONTENT"),
+    )
+    return {name: routing.route(name, exp, allowed) for name, exp in exporters.items()}
+
+
+def _env(name: str, default):
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    if isinstance(default, bool):
+        return env_flag(name, default)
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r}: expected an integer") from None
+    return raw
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--exporters", help=f"comma list of exporter names (env SPANCHAIN_SERVE_EXPORTERS, default {DEFAULT_EXPORTERS})")
+    parser.add_argument("--host", help="address to bind (env SPANCHAIN_SERVE_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (env SPANCHAIN_SERVE_PORT, default 4318; 0 = any free port)")
+    parser.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (env SPANCHAIN_SERVE_TOKEN)")
+    parser.add_argument("--max-request-bytes", type=int, help="largest request body (default 16777216)")
+    parser.add_argument("--max-decompressed-bytes", type=int, help="largest body after gzip (default 67108864)")
+    parser.add_argument("--queue-spans", type=int, help="spans held before answering 429 (default 20000)")
+    parser.add_argument("--no-translate", action="store_true", help="do not translate OpenInference/OpenLLMetry/gen_ai spans")
+    parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to flush on shutdown (default 30)")
+    parser.add_argument("--ready-file", help="write the bound port here once listening (for scripts)")
+
+
+def options_from(args: argparse.Namespace):
+    from spanchain.serve.server import ServeOptions
+
+    d = ServeOptions()
+    return ServeOptions(
+        host=args.host or _env("SPANCHAIN_SERVE_HOST", d.host),
+        port=args.port if args.port is not None else _env("SPANCHAIN_SERVE_PORT", d.port),
+        bearer_token=args.token or _env("SPANCHAIN_SERVE_TOKEN", None),
+        max_request_bytes=args.max_request_bytes or _env("SPANCHAIN_SERVE_MAX_REQUEST_BYTES", d.max_request_bytes),
+        max_decompressed_bytes=args.max_decompressed_bytes
+        or _env("SPANCHAIN_SERVE_MAX_DECOMPRESSED_BYTES", d.max_decompressed_bytes),
+    )
+
+
+def start(exporters: Mapping[str, SpanExporter], options=None, *, queue_spans: int = 20_000, translate: bool = True):
+    """A started receiver + pipeline (library use and tests); call `.stop()` to drain."""
+    from spanchain.serve.pipeline import Pipeline
+    from spanchain.serve.server import OtlpReceiver
+
+    pipeline = Pipeline(exporters, max_queue_spans=queue_spans, translate=translate)
+    try:
+        return OtlpReceiver(pipeline, options).start()
+    except OSError:
+        pipeline.shutdown(1.0)
+        raise
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        names = split_names(args.exporters or _env("SPANCHAIN_SERVE_EXPORTERS", DEFAULT_EXPORTERS))
+        options = options_from(args)
+        queue_spans = args.queue_spans or _env("SPANCHAIN_SERVE_QUEUE_SPANS", 20_000)
+        translate = not args.no_translate and _env("SPANCHAIN_SERVE_TRANSLATE", True)
+        exporters = routed(build_named_exporters(names))
+    except ConfigError as exc:
+        print(f"spanchain serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        receiver = start(exporters, options, queue_spans=queue_spans, translate=translate)
+    except OSError as exc:
+        print(f"spanchain serve: cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    logger.info("listening on %s → %s%s", receiver.url, ", ".join(names),
+                " (bearer token required)" if options.bearer_token else "")
+    if args.ready_file:
+        with open(args.ready_file, "w") as fh:
+            fh.write(str(receiver.port))
+    _report_until(stop, receiver)
+    logger.info("draining (up to %.0fs)…", args.drain_timeout)
+    ok = receiver.stop(args.drain_timeout)
+    _log_progress(receiver, final=True)
+    return 0 if ok else 1
+
+
+def _log_progress(receiver, final: bool = False) -> None:
+    r, p = receiver.stats, receiver.pipeline.stats
+    logger.info(
+        "%sreceived %d spans in %d requests, exported %d, queued %d, rejected %d, refused %d (429/503)%s",
+        "final: " if final else "",
+        r.received_spans, r.requests, p.exported_spans, receiver.pipeline.queued_spans,
+        r.rejected_spans, r.overloaded,
+        f", exporter failures {p.export_failures}" if p.export_failures else "",
+    )
+
+
+def _report_until(stop: threading.Event, receiver, every_s: float = 10.0) -> None:
+    """Progress on long runs: a line every `every_s` seconds while spans keep arriving."""
+    last = -1
+    while not stop.wait(every_s):
+        if receiver.stats.received_spans != last:
+            last = receiver.stats.received_spans
+            _log_progress(receiver)

@@ -1,0 +1,122 @@
+"""`spanchain view`: span trees in the terminal, from files or from a live OTLP stream.
+
+Files may hold, in any mix of whole documents and JSON lines:
+- OTLP/JSON export requests (`{"resourceSpans": ...}`), e.g. a collector's file exporter output;
+- spanchain trace documents (`traces.trace_to_json`: `{"trace_id", "summary", "spans": [...]}`);
+- single spans as `traces.span_to_dict` writes them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Sequence
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from spanchain.traces import trace_id_hex
+
+
+class ViewError(ValueError):
+    pass
+
+
+def _attrs(raw) -> dict:
+    out = {}
+    for key, value in (raw or {}).items():
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def span_from_dict(doc: dict) -> ReadableSpan:
+    """The inverse of `traces.span_to_dict`, enough for viewing (no links or scope)."""
+    try:
+        trace_id = int(doc["trace_id"], 16)
+        context = SpanContext(trace_id, int(doc["span_id"], 16), False, TraceFlags(TraceFlags.SAMPLED))
+        parent_hex = doc.get("parent_span_id")
+        parent = SpanContext(trace_id, int(parent_hex, 16), False) if parent_hex else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ViewError(f"span {doc.get('name')!r}: bad or missing ids ({exc})") from None
+    status = doc.get("status") or {}
+    code = StatusCode[status.get("code") or "UNSET"] if (status.get("code") or "UNSET") in StatusCode.__members__ else StatusCode.UNSET
+    kind_name = doc.get("kind") or "INTERNAL"
+    return ReadableSpan(
+        name=str(doc.get("name", "")),
+        context=context,
+        parent=parent,
+        resource=Resource(_attrs(doc.get("resource"))),
+        attributes=_attrs(doc.get("attributes")),
+        events=[Event(e.get("name", ""), _attrs(e.get("attributes")), e.get("time_ns")) for e in doc.get("events") or []],
+        kind=SpanKind[kind_name] if kind_name in SpanKind.__members__ else SpanKind.INTERNAL,
+        status=Status(code, status.get("description")) if code == StatusCode.ERROR else Status(code),
+        start_time=doc.get("start_time_ns"),
+        end_time=doc.get("end_time_ns"),
+    )
+
+
+def spans_from_document(doc) -> list[ReadableSpan]:
+    if not isinstance(doc, dict):
+        raise ViewError("expected a JSON object per document or line")
+    if "resourceSpans" in doc or "resource_spans" in doc:
+        import json
+
+        from spanchain.serve import decode as otlp
+
+        return otlp.request_to_spans(otlp.parse_request(json.dumps(doc).encode(), otlp.JSON)).spans
+    if isinstance(doc.get("spans"), list):
+        return [span_from_dict(s) for s in doc["spans"]]
+    if "span_id" in doc:
+        return [span_from_dict(doc)]
+    raise ViewError("not an OTLP export request, a spanchain trace document or a span")
+
+
+def load_spans(texts: Iterable[str]) -> list[ReadableSpan]:
+    from spanchain.serve.decode import OtlpDecodeError, iter_json_documents
+
+    spans: list[ReadableSpan] = []
+    for text in texts:
+        try:
+            for doc in iter_json_documents(text):
+                spans.extend(spans_from_document(doc))
+        except OtlpDecodeError as exc:
+            raise ViewError(str(exc)) from None
+    return spans
+
+
+def group_traces(spans: Sequence[ReadableSpan]) -> list[list[ReadableSpan]]:
+    by_trace: dict[int, list[ReadableSpan]] = {}
+    for span in spans:
+        by_trace.setdefault(span.context.trace_id, []).append(span)
+    groups = list(by_trace.values())
+    groups.sort(key=lambda g: min((s.start_time or 0) for s in g))
+    return groups
+
+
+def render(spans: Sequence[ReadableSpan], fmt: str = "tree") -> str:
+    from spanchain.console import format_trace
+    from spanchain.traces import trace_to_json
+
+    groups = group_traces(spans)
+    if fmt == "json":
+        return "\n".join(trace_to_json(g) for g in groups) + ("\n" if groups else "")
+    return "\n".join(format_trace(g) for g in groups)
+
+
+def view_files(paths: Sequence[str], fmt: str = "tree", out=None) -> int:
+    out = out or sys.stdout
+    texts = []
+    for path in paths:
+        try:
+            if path == "-":
+                texts.append(sys.stdin.read())
+            else:
+                with open(path, encoding="utf-8") as fh:
+                    texts.append(fh.read())
+        except OSError as exc:
+            raise ViewError(f"cannot read {path}: {exc.strerror or exc}") from None
+    spans = load_spans(texts)
+    out.write(render(spans, fmt))
+    traces = len({trace_id_hex(s.context.trace_id) for s in spans})
+    print(f"{len(spans)} spans in {traces} traces", file=sys.stderr)
+    return 0
