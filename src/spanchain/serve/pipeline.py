@@ -175,7 +175,8 @@ class Pipeline:
         for exporter in self.exporters.values():
             remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
             try:
-                ok = bool(exporter.force_flush(remaining_ms)) and ok
+                # The SDK's base class returns None: only an explicit False is a failure.
+                ok = exporter.force_flush(remaining_ms) is not False and ok
             except Exception as exc:
                 self._log.error("flush", "serve: flush failed: %r", exc)
                 ok = False
