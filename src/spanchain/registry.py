@@ -65,6 +65,8 @@ class RunRegistry:
         """Register a run; returns runs that must now be ended as abandoned (reason)."""
         evicted: list[tuple[RunState, str]] = []
         with self._lock:
+            if state.started >= self._next_sweep:
+                evicted.extend(self._sweep_locked(state.started))
             previous = self._runs.pop(run_id, None)
             if previous is not None:
                 evicted.append((previous, "duplicate_run_id"))
@@ -72,8 +74,6 @@ class RunRegistry:
             while len(self._runs) > self._max_runs:
                 _, oldest = self._runs.popitem(last=False)
                 evicted.append((oldest, "capacity"))
-            if state.started >= self._next_sweep:
-                evicted.extend(self._sweep_locked(state.started))
         return evicted
 
     def pop(self, run_id: Optional[UUID]) -> Optional[RunState]:
