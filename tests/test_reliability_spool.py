@@ -316,6 +316,36 @@ def test_spans_held_by_the_subclass_stay_spooled_until_it_says_they_are_durable(
     exp.shutdown()
 
 
+class _FailingHolder(_HoldingExporter):
+    """Its deferred write fails once; it reports the spans through `_on_write_failed`."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.fail_next = True
+
+    def _flush(self):
+        if self.fail_next and self.held:
+            self.fail_next = False
+            held, self.held = self.held, []
+            self._on_write_failed(held, ConnectionError("late write failed"))
+            return
+        super()._flush()
+
+
+def test_held_spans_whose_late_write_fails_are_redelivered_from_the_spool(tmp_path):
+    exp = _FailingHolder(str(tmp_path / "b.jsonl"), spool_dir=str(tmp_path / "spool"),
+                         spool_fsync=False, spool_retry_max_s=0.1)
+    spans = make_spans(4)
+    exp.export(spans)
+    assert exp.force_flush(5000) is False  # the late write failed: still in the spool
+    assert exp.stats.dropped_after_retries == 0 and exp._spool.pending_spans == 4
+    deadline = time.monotonic() + 5
+    while not exp.force_flush(1000) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    exp.shutdown()
+    assert [r["k"] for r in read_backend(exp.path)] == keys(spans)
+
+
 # --- crashes, with real processes ----------------------------------------------------------------
 
 

@@ -160,6 +160,11 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
         self.stats = ExporterStats()
         self._log = LogOnce(logger)
 
+    @property
+    def queued_spans(self) -> int:
+        """Spans accepted by `export()` and still only in memory (not yet written or spooled)."""
+        return self._queued_spans
+
     # --- SpanExporter API (called from app / SDK threads) ---------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -253,7 +258,17 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
                 self._seq_outstanding[seq] = left
 
     def _on_write_failed(self, spans: list[ReadableSpan], exc: BaseException) -> None:
-        """A batch failed every retry. Default: count and log; a spool overrides this."""
+        """A batch failed every retry. Spooled spans stay on disk and are retried; others are
+        counted and logged as dropped."""
+        if self._keep_in_spool(spans):
+            self._log.warning(
+                "kept-in-spool",
+                "%s exporter: %d spans failed to write (%r); kept in the spool for a later retry",
+                self._name,
+                len(spans),
+                exc,
+            )
+            return
         self.stats.dropped_after_retries += len(spans)
         self._log.error(
             "dropped",
@@ -263,6 +278,26 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             self._retry_attempts,
             exc,
         )
+
+    def _keep_in_spool(self, spans: Sequence[ReadableSpan]) -> bool:
+        """For held spans that a subclass failed to write: rewind delivery to their batches."""
+        if self._spool is None or not self._acks_own_spans:
+            return False
+        seqs = set()
+        for span in spans:
+            ctx = span.context
+            seq = self._span_seq.pop((ctx.trace_id, ctx.span_id), None) if ctx is not None else None
+            if seq is not None:
+                seqs.add(seq)
+        if not seqs:
+            return False
+        for seq in seqs:
+            self._seq_outstanding.pop(seq, None)
+        # Batches are re-delivered from the oldest affected one on (subclasses skip spans they
+        # still hold, and rewrite the rest idempotently).
+        self._delivered_seq = min(self._delivered_seq, min(seqs) - 1)
+        self._schedule_retry()
+        return True
 
     # --- writer thread ------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
