@@ -297,7 +297,8 @@ def _describe(span: ReadableSpan) -> str:
     if ttfc is not None:
         parts.append(f"ttfc {float(ttfc) * 1000:.1f} ms")
     if is_error(span):
-        parts.append(f"ERROR {attrs.get(sc.ERROR_TYPE) or ''}: {span.status.description or ''}".rstrip(": "))
+        # The status description already starts with the exception type, when there is one.
+        parts.append(f"ERROR {span.status.description or attrs.get(sc.ERROR_TYPE) or ''}".rstrip())
     if attrs.get(sc.LC_ABANDONED):
         parts.append("(abandoned)")
     return "  ".join(parts)
