@@ -591,7 +591,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
 
     @_guarded
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
-        attrs = {"langchain.retrieval.document_count": len(documents or [])}
+        attrs = {sc.LC_RETRIEVAL_DOCUMENT_COUNT: len(documents or [])}
         self._finish(
             run_id,
             attrs,

@@ -22,6 +22,7 @@ LC_STREAM_CHUNKS = "langchain.stream.chunks"  # number of on_llm_new_token calls
 LC_RETRIES = "langchain.retries"  # number of on_retry calls
 LC_DESCENDANTS = "langchain.trace.descendants"  # on a root span: LangChain spans created under it
 LC_CONTENT_TRUNCATED = "langchain.content.truncated"  # true when any content value was cut
+LC_RETRIEVAL_DOCUMENT_COUNT = "langchain.retrieval.document_count"
 LC_INTERRUPTED = "langchain.interrupted"  # LangGraph interrupt / bubble-up ended the run
 
 # Roll-ups on workflow / agent / chain spans: totals over the model and tool calls beneath them.
