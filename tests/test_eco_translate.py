@@ -180,3 +180,12 @@ def test_translated_trace_groups_and_rolls_up_like_ours():
     assert llm.attributes[sc.LC_PARENT_RUN_ID] == root.attributes[sc.LC_RUN_ID]
     assert run_type(llm) == "chat_model" and token_usage(llm) == (4, 2)
     assert llm.context == spans[[s.name for s in spans].index("ChatOpenAI")].context
+
+
+def test_langchain_ls_metadata_and_openllmetry_operations():
+    oi = translate_attributes(
+        {"openinference.span.kind": "LLM", "metadata": json.dumps({"ls_model_name": "m-1", "ls_provider": "acme"})}
+    )
+    assert oi[sc.GEN_AI_REQUEST_MODEL] == "m-1" and oi[sc.GEN_AI_PROVIDER_NAME] == "acme"
+    retriever = translate_attributes({"gen_ai.operation.name": "vector_db_retrieve", "traceloop.span.kind": "task"})
+    assert retriever[sc.LC_RUN_TYPE] == "retriever"

@@ -44,6 +44,8 @@ _RUN_TYPE_BY_OPERATION = {
     "embeddings": "embedding",
     sc.OP_INVOKE_AGENT: "chain",
     sc.OP_INVOKE_WORKFLOW: "chain",
+    "vector_db_retrieve": "retriever",  # OpenLLMetry's retriever operation
+    "execute_task": "chain",  # OpenLLMetry's nested chain step
 }
 
 # OpenInference span kind → gen_ai.operation.name (None: a chain step with no GenAI operation).
@@ -341,6 +343,10 @@ def translate_attributes(attrs: Mapping[str, Any], name: str = "") -> dict[str, 
         tags = attrs.get("langsmith.span.tags")
         if isinstance(tags, str) and tags:
             put(sc.LC_TAGS, tuple(t.strip() for t in tags.split(",") if t.strip()))
+
+    # LangChain's own ls_* metadata names the model when the instrumentation did not.
+    put(sc.GEN_AI_REQUEST_MODEL, out.get(sc.LC_METADATA_PREFIX + "ls_model_name"))
+    put(sc.GEN_AI_PROVIDER_NAME, out.get(sc.LC_METADATA_PREFIX + "ls_provider"))
 
     out[TRANSLATED_FROM] = convention
     return out
