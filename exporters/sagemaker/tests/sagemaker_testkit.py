@@ -107,3 +107,99 @@ def parameters(description: dict) -> dict:
     for key, value in description.get("Parameters", {}).items():
         out[key] = value.get("NumberValue", value.get("StringValue"))
     return out
+
+
+# --- a fault-injecting HTTP proxy in front of the emulator ----------------------------------
+
+import http.client  # noqa: E402
+import threading  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+
+class FaultProxy:
+    """Forwards HTTP to the emulator; answers chosen operations with injected faults first.
+
+    `throttle[op] = n`: the next n requests of `op` get HTTP 400 ThrottlingException.
+    `metric_conflicts = n`: the next n BatchPutMetrics responses report their first point as
+    CONFLICT_ERROR (the request is still forwarded, so the other points are stored).
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urlsplit(upstream)
+        self.throttle: dict[str, int] = {}
+        self.metric_conflicts = 0
+        self.seen: list[str] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._handle()
+
+            def do_PUT(self):
+                self._handle()
+
+            def do_POST(self):
+                self._handle()
+
+            def do_HEAD(self):
+                self._handle()
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                target = self.headers.get("X-Amz-Target", "")
+                op = target.rsplit(".", 1)[-1] if target else ""
+                if not op and "BatchPutMetrics" in self.path:
+                    op = "BatchPutMetrics"
+                with proxy._lock:
+                    proxy.seen.append(op or self.command)
+                    throttled = proxy.throttle.get(op, 0) > 0
+                    if throttled:
+                        proxy.throttle[op] -= 1
+                    conflict = op == "BatchPutMetrics" and proxy.metric_conflicts > 0
+                    if conflict:
+                        proxy.metric_conflicts -= 1
+                if throttled:
+                    payload = json.dumps(
+                        {"__type": "ThrottlingException", "message": "Rate exceeded"}
+                    ).encode()
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/x-amz-json-1.1")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers["Host"] = proxy.upstream.netloc
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                if conflict and response.status == 200:
+                    doc = json.loads(data or b"{}")
+                    doc["Errors"] = [{"Code": "CONFLICT_ERROR", "MetricIndex": 0}]
+                    data = json.dumps(doc).encode()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -40,6 +40,7 @@ def test_names_are_lowercased_and_cleaned_like_the_sdk():
     assert names.entity_name_part("") == "x"
     assert names.entity_name_part("___", fallback="run") == "run"
     assert names.entity_name_part(None) == "x"
+    assert names.entity_name_part("Ünïcode Exp!!") == "unicode-exp"
     assert names.trial_component_name("exp", "run") == "exp-run"
 
 

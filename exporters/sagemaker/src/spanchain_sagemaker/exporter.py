@@ -20,6 +20,7 @@ import collections
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -51,6 +52,9 @@ logger = logging.getLogger(__name__)
 TRACES_ARTIFACT = "spanchain-traces"  # output artifact: the S3 prefix holding every trace's JSON
 SUMMARY_ARTIFACT = "spanchain-summary"  # output artifact: the session summary JSON
 TRACE_ARTIFACT = "spanchain-trace"  # output artifact of a one-trace run: that trace's JSON
+FILES_ARTIFACT = "spanchain-files"  # output artifact: the S3 prefix of files added by add_file()
+INPUT_FILES_ARTIFACT = "spanchain-input-files"  # the same for files added with is_output=False
+_MAX_PENDING_FILE_BYTES = 64 * 1024 * 1024
 _MAX_REMEMBERED_STEPS = 100_000
 _MAX_PARTIAL_TRACES = 256
 _MAX_SUMMARY_TRACES = 1_000
@@ -81,6 +85,14 @@ class RunLocation:
         return dict(self.__dict__)
 
 
+def _files_folder(is_output: bool) -> str:
+    return "files" if is_output else "input-files"
+
+
+def _span_key(span: ReadableSpan) -> tuple[int, int]:
+    return (span.context.trace_id, span.context.span_id)
+
+
 def _utc(ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc)
 
@@ -102,7 +114,9 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             bucket sagemaker-<region>-<account> (created when missing).
         artifact_prefix: default $OTEL_EXPORTER_SAGEMAKER_PREFIX, then
             "trial-component-artifacts" (the SDK's default).
-        **options: boto_session, max_attempts (client retries, 8), trace_grace_s (5),
+        **options: boto_session, max_attempts (botocore adaptive retries per call, 8),
+            backoff_attempts (our jittered retries on throttling/5xx on top, 4),
+            backoff_base_s (0.5), trace_grace_s (5),
             trace_idle_s (300), summary_interval_s (10), create_bucket (True), spool_dir,
             and the base exporter's queue/retry/shutdown settings.
     """
@@ -137,6 +151,8 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self.settings = settings
         self._boto_session = options.pop("boto_session", None)
         self._max_attempts = int(options.pop("max_attempts", 8))
+        self._backoff_attempts = int(options.pop("backoff_attempts", 4))
+        self._backoff_base_s = float(options.pop("backoff_base_s", 0.5))
         self._summary_interval_s = float(options.pop("summary_interval_s", 10.0))
         self._create_bucket = bool(options.pop("create_bucket", True))
         grace_s = float(options.pop("trace_grace_s", 5.0))
@@ -156,7 +172,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._api = None
         self._assembler = TraceAssembler(grace_s=grace_s, idle_s=idle_s)
         self._ready: collections.deque[list[ReadableSpan]] = collections.deque()
-        self._batch_in_progress: list[ReadableSpan] | None = None
+        self._held: set[tuple[int, int]] = set()  # spans in the assembler or `_ready`
         self._tick_failures = 0
         self._partials: collections.OrderedDict[str, list[ReadableSpan]] = collections.OrderedDict()
         self._steps: collections.OrderedDict[str, int] = collections.OrderedDict()
@@ -171,6 +187,11 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._summary = _SessionSummary()
         self._summary_written_at = 0.0
         self.locations: collections.deque[RunLocation] = collections.deque(maxlen=100)
+        self._files_lock = threading.Lock()
+        self._pending_files: collections.deque[tuple[str, bytes, bool]] = collections.deque()
+        self._pending_file_bytes = 0
+        self._file_directions: set[bool] = set()  # which files folders exist (output/input)
+        self.files_dropped = 0
 
     # --- public helpers ---------------------------------------------------------------------
     @property
@@ -184,16 +205,71 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             return self._location(self._session_ref, summary=True)
         return self.locations[-1] if self.locations else None
 
+    def add_file(self, name: str, body: bytes, is_output: bool = True) -> bool:
+        """Queue a file for the session run's S3 folder (`files/` or `input-files/`).
+
+        Never blocks: the writer thread uploads it on its next tick or flush. All files share one
+        folder artifact per direction, so any number of them stays under the SDK's 30-artifact
+        cap. Returns False (and counts `files_dropped`) when too much is already waiting.
+        """
+        with self._files_lock:
+            if self._pending_file_bytes + len(body) > _MAX_PENDING_FILE_BYTES:
+                self.files_dropped += 1
+                return False
+            self._pending_files.append((str(name), bytes(body), bool(is_output)))
+            self._pending_file_bytes += len(body)
+        return True
+
+    def file_uri(self, name: str, is_output: bool = True) -> str | None:
+        """Where `add_file(name, ...)` lands, once the session run is known."""
+        ref = self._session_ref
+        if ref is None:
+            return None
+        return ref.s3_uri(_files_folder(is_output), f"{names.s3_key_part(name)}")
+
+    def sent_run_fields(self) -> tuple[dict, dict, dict] | None:
+        """(parameters, output artifacts, input artifacts) last written to the session run."""
+        if self._params_sent is None or self._artifacts_sent is None:
+            return None
+        outputs, inputs = self._artifacts_sent
+        return dict(self._params_sent), dict(outputs), dict(inputs)
+
+    def _upload_files(self) -> None:
+        with self._files_lock:
+            if not self._pending_files:
+                return
+        store = self._backend()
+        ref = self._ensure_session_run(store)
+        while True:
+            with self._files_lock:
+                if not self._pending_files:
+                    break
+                name, body, is_output = self._pending_files[0]
+            content_type = "application/json" if name.endswith(".json") else "application/octet-stream"
+            store.put_object(
+                ref.bucket, ref.s3_key(_files_folder(is_output), names.s3_key_part(name)), body, content_type
+            )
+            with self._files_lock:
+                self._pending_files.popleft()
+                self._pending_file_bytes -= len(body)
+                self._file_directions.add(is_output)
+        self._sync_session_run(store, ref)
+
     # --- BackgroundSpanExporter hooks (writer thread) ---------------------------------------
+    # Spans wait in the TraceAssembler after `_write` returns; the spool may only forget them
+    # once their trace reached SageMaker (`_spans_durable`).
+    _acks_own_spans = True
+
     def _write(self, spans: list[ReadableSpan]) -> None:
-        # A retried batch is the same list object: its spans are already grouped.
-        if spans is not self._batch_in_progress:
-            self._batch_in_progress = spans
-            for span in spans:
-                for group in self._assembler.add(span):
-                    self._ready.append(self._rejoin(group))
+        for span in spans:
+            # A retried or replayed batch brings spans we already hold: group each span once.
+            key = _span_key(span)
+            if key in self._held:
+                continue
+            self._held.add(key)
+            for group in self._assembler.add(span):
+                self._ready.append(self._rejoin(group))
         self._deliver_ready()
-        self._batch_in_progress = None
 
     def _tick(self) -> None:
         for group in self._assembler.expire():
@@ -208,6 +284,8 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
                 if self._tick_failures >= self._retry_attempts:
                     self._tick_failures = 0
                     self._on_write_failed([], exc)
+        if self.settings.run_per == RUN_PER_SESSION:
+            self._upload_files()
         if self._store is not None and time.monotonic() - self._summary_written_at >= self._summary_interval_s:
             self._write_session_extras()
 
@@ -215,12 +293,14 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         for group in self._assembler.drain():
             self._ready.append(self._rejoin(group, keep_for_late_spans=True))
         self._deliver_ready()
+        if self.settings.run_per == RUN_PER_SESSION:
+            self._upload_files()
         self._write_session_extras()
 
     def _close(self) -> None:
         if self._session_ref is None or self._store is None:
             return
-        self._write_session_extras(force=True)
+        self._write_session_extras()
         if self._user_run_fields is None and self._session_started:
             self._store.update_run(
                 self._session_ref,
@@ -232,7 +312,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         # The traces that could not be written are the ones still waiting in `_ready`.
         failed = [span for group in self._ready for span in group]
         self._ready.clear()
-        self._batch_in_progress = None
+        self._release(failed)
         super()._on_write_failed(failed or list(spans), exc)
 
     # --- grouping -----------------------------------------------------------------------------
@@ -251,8 +331,15 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
 
     def _deliver_ready(self) -> None:
         while self._ready:
-            self._deliver_trace(self._ready[0])
+            group = self._ready[0]
+            self._deliver_trace(group)
             self._ready.popleft()
+            self._release(group)
+            self._spans_durable(group)
+
+    def _release(self, spans: Sequence[ReadableSpan]) -> None:
+        for span in spans:
+            self._held.discard(_span_key(span))
 
     # --- backend ------------------------------------------------------------------------------
     def _backend(self):
@@ -264,7 +351,12 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             clients = build_clients(
                 boto_session, endpoints, ClientSettings(max_attempts=self._max_attempts)
             )
-            self._api = AwsApi(clients, should_stop=lambda: self._stopping)
+            self._api = AwsApi(
+                clients,
+                should_stop=lambda: self._stopping,
+                backoff_attempts=self._backoff_attempts,
+                backoff_base_s=self._backoff_base_s,
+            )
             self._store = ExperimentsStore(
                 self._api,
                 create_bucket=self._create_bucket,
@@ -328,7 +420,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         return ref.s3_key("traces", f"{names.s3_key_part(facts.key)}.json")
 
     def _deliver_session_trace(self, store, facts: TraceFacts, spans) -> None:
-        ref = self._ensure_session_run(store, facts, spans)
+        ref = self._ensure_session_run(store, spans, facts.start_ns)
         step = self._step_for(facts.key)
         key = self._trace_key(ref, facts)
         store.put_object(ref.bucket, key, self._trace_document(spans, facts), "application/json")
@@ -338,7 +430,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._summary.add(facts, step, f"s3://{ref.bucket}/{key}", spans)
         self._sync_session_run(store, ref)
 
-    def _ensure_session_run(self, store, facts: TraceFacts, spans):
+    def _ensure_session_run(self, store, spans=(), start_ns: int = 0):
         user_run = self._user_run_fields
         if self._session_ref is None:
             if user_run is not None:
@@ -361,15 +453,16 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
                 ref,
                 display_name=ref.run,
                 Status={"PrimaryStatus": "InProgress", "Message": "receiving LangChain traces"},
-                StartTime=_utc(facts.start_ns or time.time_ns()),
+                StartTime=_utc(start_ns or time.time_ns()),
             )
         if not self._session_started:
             self.locations.append(self._location(ref, summary=True))
         self._session_started = True
         return ref
 
-    def _session_artifacts(self, ref) -> dict:
-        return {
+    def _session_artifacts(self, ref) -> tuple[dict, dict]:
+        """(output artifacts, input artifacts): a fixed handful, never near the 30 cap."""
+        outputs = {
             TRACES_ARTIFACT: {
                 "Value": names.artifact_value(ref.s3_uri("traces", "")),
                 "MediaType": "application/x-directory",
@@ -379,27 +472,29 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
                 "MediaType": "application/json",
             },
         }
+        inputs = {}
+        for is_output in self._file_directions:
+            target = outputs if is_output else inputs
+            target[FILES_ARTIFACT if is_output else INPUT_FILES_ARTIFACT] = {
+                "Value": names.artifact_value(ref.s3_uri(_files_folder(is_output), "")),
+                "MediaType": "application/x-directory",
+            }
+        return outputs, inputs
 
     def _sync_session_run(self, store, ref) -> None:
         """UpdateTrialComponent only when parameters or artifacts changed since the last one."""
         params = self._session_params.to_api()
-        artifacts = self._session_artifacts(ref)
-        fields = {}
-        if params != self._params_sent:
-            fields["Parameters"] = params
-        if artifacts != self._artifacts_sent:
-            fields["OutputArtifacts"] = artifacts
-        if fields:
+        outputs, inputs = self._session_artifacts(ref)
+        if params != self._params_sent or (outputs, inputs) != self._artifacts_sent:
             # Emulators replace rather than merge these maps, so always send the full set.
-            fields.setdefault("Parameters", params)
-            fields.setdefault("OutputArtifacts", artifacts)
+            fields = {"Parameters": params, "OutputArtifacts": outputs}
+            if inputs:
+                fields["InputArtifacts"] = inputs
             store.update_run(ref, **fields)
-            self._params_sent, self._artifacts_sent = params, artifacts
+            self._params_sent, self._artifacts_sent = params, (outputs, inputs)
 
-    def _write_session_extras(self, force: bool = False) -> None:
-        if self._session_ref is None or self._store is None:
-            return
-        if not (self._summary.dirty or force):
+    def _write_session_extras(self) -> None:
+        if self._session_ref is None or self._store is None or not self._summary.dirty:
             return
         ref = self._session_ref
         document = self._summary.document(ref, self.settings.run_per, self._session_params)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from numbers import Number
 
 # Experiment, trial and trial-component names (and DisplayName): [a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}.
@@ -62,11 +63,17 @@ def entity_name_part(value: object, fallback: str = "x", max_len: int = MAX_NAME
     most `max_len` characters (cut names end with a stable hash of the original, so two long
     names that differ only at the end stay different)."""
     original = str(value) if value is not None else ""
-    name = _NOT_NAME_CHAR.sub("-", original.lower()).strip("-")
+    name = _NOT_NAME_CHAR.sub("-", _ascii_fold(original).lower()).strip("-")
     # Distinct originals can collapse to one name ("My Run" / "my_run"), as with the SDK's own
     # lower-casing; only cut names get a hash, so a name the user typed stays readable.
     name = name or fallback
     return _cut_with_hash(name, original, max_len)
+
+
+def _ascii_fold(text: str) -> str:
+    """"Ünïcode" → "Unicode": keep the letters of accented names instead of dashes."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def trial_component_name(experiment: str, run: str) -> str:
