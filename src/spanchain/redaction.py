@@ -1,6 +1,7 @@
 """Secret-looking values out of span text before any exporter or disk sees them.
 
-On by default. `SPANCHAIN_REDACT_SECRETS=false` turns it off; `SPANCHAIN_REDACT_PATTERNS` adds one
+On by default. `SPANCHAIN_REDACT_SECRETS=false` turns it off (lone surrogates, which no backend
+can store, are still replaced by U+FFFD); `SPANCHAIN_REDACT_PATTERNS` adds one
 extra regular expression (use `|` for several) whose whole match is replaced. The handler applies
 `redact_text` on its content path; the exporter base applies `redact_span` again before spooling
 or writing (defence in depth: spans from other instrumentations and from `spanchain serve` never
@@ -86,16 +87,15 @@ class Redactor:
 
     # --- strings and values ---------------------------------------------------------------
     def text(self, text: str) -> str:
-        if not self.enabled or not text:
+        if not text:
             return text
-        for pattern, replacement in self._rules:
-            text = pattern.sub(replacement, text)
-        return text
+        if self.enabled:
+            for pattern, replacement in self._rules:
+                text = pattern.sub(replacement, text)
+        return valid_unicode(text)
 
     def value(self, value: Any, key: str = "") -> Any:
-        if not self.enabled:
-            return value
-        if key and _SECRET_KEY.search(key) and value not in (None, "", True, False):
+        if self.enabled and key and _SECRET_KEY.search(key) and value not in (None, "", True, False):
             return REDACTED if not isinstance(value, (tuple, list)) else tuple(REDACTED for _ in value)
         if isinstance(value, str):
             return self.text(value)
@@ -107,7 +107,7 @@ class Redactor:
 
     def attributes(self, attrs: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         """The same object when nothing changed (cheap common case), else a redacted copy."""
-        if not self.enabled or not attrs:
+        if not attrs:
             return attrs
         out = None
         for key, value in attrs.items():
@@ -121,16 +121,18 @@ class Redactor:
     # --- spans ------------------------------------------------------------------------------
     def span(self, span: ReadableSpan) -> ReadableSpan:
         """The span itself if it holds no secret, else a copy with every secret masked."""
-        if not self.enabled:
-            return span
         original = span.attributes  # a fresh proxy on every access: compare against this one
         attrs = self.attributes(original)
         events = [(e, self.attributes(e.attributes)) for e in span.events]
         links = [(link, self.attributes(link.attributes)) for link in span.links]
         status = span.status
         description = self.text(status.description) if status is not None and status.description else None
+        name = valid_unicode(span.name) if isinstance(span.name, str) else str(span.name)
+        event_names = [valid_unicode(e.name) for e in span.events]
         changed = (
-            attrs is not original
+            name != span.name
+            or any(n != e.name for n, (e, _) in zip(event_names, events))
+            or attrs is not original
             or any(a is not e.attributes for e, a in events)
             or any(a is not link.attributes for link, a in links)
             or (description is not None and description != status.description)
@@ -140,14 +142,14 @@ class Redactor:
         from spanchain.spancodec import DecodedSpan  # the one span class that keeps dropped counts
 
         return DecodedSpan(
-            name=span.name,
+            name=name,
             context=span.context,
             parent=span.parent,
             resource=span.resource,
             attributes=attrs,
             events=tuple(
-                e if a is e.attributes else Event(e.name, attributes=a, timestamp=e.timestamp)
-                for e, a in events
+                e if a is e.attributes and n == e.name else Event(n, attributes=a, timestamp=e.timestamp)
+                for n, (e, a) in zip(event_names, events)
             ),
             links=tuple(link if a is link.attributes else Link(link.context, a) for link, a in links),
             kind=span.kind,
@@ -157,6 +159,20 @@ class Redactor:
             instrumentation_scope=span.instrumentation_scope,
             dropped=(span.dropped_attributes, span.dropped_events, span.dropped_links),
         )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """Lone surrogates (from undecodable bytes, broken JSON) replaced by U+FFFD.
+
+    Python strings may hold them, but no backend can: UTF-8 encoding (Aim's storage, protobuf,
+    botocore's JSON) fails or stores garbage. Applied even when redaction is off.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 _default: Redactor | None = None
