@@ -1,0 +1,5 @@
+import sys
+
+from spanchain.bench import main
+
+sys.exit(main())
