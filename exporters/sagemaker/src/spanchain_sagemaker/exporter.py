@@ -17,7 +17,9 @@ its `log_*` methods (the SDK keeps its current run process-wide) and never chang
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import datetime as dt
+import itertools
 import json
 import logging
 import threading
@@ -66,6 +68,10 @@ _BASE_OPTIONS = (
     "retry_backoff_s",
     "tick_interval_s",
     "shutdown_timeout_s",
+    "spool_max_bytes",
+    "spool_fsync",
+    "spool_retry_max_s",
+    "redactor",
 )
 
 
@@ -116,7 +122,8 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             "trial-component-artifacts" (the SDK's default).
         **options: boto_session, max_attempts (botocore adaptive retries per call, 8),
             backoff_attempts (our jittered retries on throttling/5xx on top, 4),
-            backoff_base_s (0.5), trace_grace_s (5),
+            backoff_base_s (0.5), max_concurrency (per-trace writes in flight, 4),
+            trace_grace_s (5),
             trace_idle_s (300), summary_interval_s (10), create_bucket (True), spool_dir,
             and the base exporter's queue/retry/shutdown settings.
     """
@@ -155,6 +162,10 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._backoff_base_s = float(options.pop("backoff_base_s", 0.5))
         self._summary_interval_s = float(options.pop("summary_interval_s", 10.0))
         self._create_bucket = bool(options.pop("create_bucket", True))
+        # Independent per-trace writes (S3 object, metric batches) in flight at once.
+        self._max_concurrency = max(1, int(options.pop("max_concurrency", 4)))
+        self._wave_size = self._max_concurrency * 8
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         grace_s = float(options.pop("trace_grace_s", 5.0))
         idle_s = float(options.pop("trace_idle_s", 300.0))
         if options:
@@ -298,6 +309,13 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._write_session_extras()
 
     def _close(self) -> None:
+        try:
+            self._close_session_run()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+
+    def _close_session_run(self) -> None:
         if self._session_ref is None or self._store is None:
             return
         self._write_session_extras()
@@ -330,12 +348,18 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         return group
 
     def _deliver_ready(self) -> None:
+        """Write ready traces in waves; each wave's data-plane calls run concurrently."""
         while self._ready:
-            group = self._ready[0]
-            self._deliver_trace(group)
-            self._ready.popleft()
-            self._release(group)
-            self._spans_durable(group)
+            wave = list(itertools.islice(self._ready, self._wave_size))
+            written, error = self._deliver_wave(wave)
+            if written:
+                done = {id(group) for group in written}
+                self._ready = collections.deque(g for g in self._ready if id(g) not in done)
+                for group in written:
+                    self._release(group)
+                    self._spans_durable(group)
+            if error is not None:
+                raise error
 
     def _release(self, spans: Sequence[ReadableSpan]) -> None:
         for span in spans:
@@ -403,15 +427,60 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         )
 
     # --- writing one trace --------------------------------------------------------------------
-    def _deliver_trace(self, spans: list[ReadableSpan]) -> None:
-        if not spans:
-            return
+    def _deliver_wave(self, wave: list[list[ReadableSpan]]):
+        """Write these traces; returns (the groups written, the first error or None).
+
+        Everything that decides a name, a step or a run happens here, in order, on the writer
+        thread; only the independent per-trace S3 and metric writes fan out to the pool.
+        """
         store = self._backend()
-        facts = trace_facts(spans)
+        jobs = [(group, trace_facts(group)) for group in wave if group]
+        written = [group for group in wave if not group]
+        if not jobs:
+            return written, None
         if self.settings.run_per == RUN_PER_TRACE:
-            self._deliver_trace_run(store, facts, spans)
+            experiment = self._experiment(jobs[0][0])
+            store.ensure_trial(experiment)
+            store.ensure_bucket(self._bucket())
+            work = [lambda g=g, f=f: self._deliver_trace_run(store, experiment, f, g) for g, f in jobs]
         else:
-            self._deliver_session_trace(store, facts, spans)
+            ref = self._ensure_session_run(store, jobs[0][0], min(f.start_ns for _, f in jobs))
+            store.ensure_bucket(ref.bucket)
+            steps = [self._step_for(f.key) for _, f in jobs]
+            step_of = {id(g): step for (g, _), step in zip(jobs, steps)}
+            work = [
+                lambda g=g, f=f, step=step: self._write_session_trace(store, ref, f, g, step)
+                for (g, f), step in zip(jobs, steps)
+            ]
+        outcomes = self._run_concurrently(work)
+        first_error = next((exc for exc in outcomes if exc is not None), None)
+        for (group, facts), exc in zip(jobs, outcomes):
+            if exc is None:
+                written.append(group)
+                if self.settings.run_per == RUN_PER_SESSION:
+                    self._session_params.add_trace(group)
+                    self._session_end_ns = max(self._session_end_ns, facts.end_ns)
+                    uri = f"s3://{ref.bucket}/{self._trace_key(ref, facts)}"
+                    self._summary.add(facts, step_of[id(group)], uri, group)
+        if self.settings.run_per == RUN_PER_SESSION and len(written):
+            self._sync_session_run(store, ref)
+        return written, first_error
+
+    def _run_concurrently(self, work: list) -> list[BaseException | None]:
+        def attempt(fn) -> BaseException | None:
+            try:
+                fn()
+                return None
+            except Exception as exc:
+                return exc
+
+        if len(work) == 1 or self._max_concurrency <= 1:
+            return [attempt(fn) for fn in work]
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self._max_concurrency, thread_name_prefix="spanchain-sagemaker-io"
+            )
+        return list(self._pool.map(attempt, work))
 
     def _trace_document(self, spans, facts: TraceFacts) -> bytes:
         return trace_to_json(spans).encode("utf-8", "surrogatepass")
@@ -419,16 +488,11 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
     def _trace_key(self, ref, facts: TraceFacts) -> str:
         return ref.s3_key("traces", f"{names.s3_key_part(facts.key)}.json")
 
-    def _deliver_session_trace(self, store, facts: TraceFacts, spans) -> None:
-        ref = self._ensure_session_run(store, spans, facts.start_ns)
-        step = self._step_for(facts.key)
+    def _write_session_trace(self, store, ref, facts: TraceFacts, spans, step: int) -> None:
+        """One trace into the session run: its JSON, then its metric points (pool thread)."""
         key = self._trace_key(ref, facts)
         store.put_object(ref.bucket, key, self._trace_document(spans, facts), "application/json")
         store.put_metrics(ref, trace_metrics(spans, step))
-        self._session_params.add_trace(spans)
-        self._session_end_ns = max(self._session_end_ns, facts.end_ns)
-        self._summary.add(facts, step, f"s3://{ref.bucket}/{key}", spans)
-        self._sync_session_run(store, ref)
 
     def _ensure_session_run(self, store, spans=(), start_ns: int = 0):
         user_run = self._user_run_fields
@@ -515,8 +579,8 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
                 self._steps.popitem(last=False)
         return step
 
-    def _deliver_trace_run(self, store, facts: TraceFacts, spans) -> None:
-        experiment = self._experiment(spans)
+    def _deliver_trace_run(self, store, experiment: str, facts: TraceFacts, spans) -> None:
+        """One trace as its own run (pool thread): JSON, the run with everything, metrics."""
         prefix = self.settings.run_name or "trace"
         ref = self._run_ref(experiment, f"{names.entity_name_part(prefix)}-{facts.key}")
         key = self._trace_key(ref, facts)
@@ -541,7 +605,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         if not store.ensure_run(ref, display_name=f"{facts.root_name}-{facts.key[:8]}", describe_first=False, **fields):
             store.update_run(ref, **fields)  # existed (retry, replay): bring it up to date
         store.put_metrics(ref, trace_metrics(spans, step=0))
-        self.locations.append(self._location(ref, summary=False))
+        self.locations.append(self._location(ref, summary=False))  # deque.append: thread-safe
 
 
 class _SessionSummary:

@@ -8,8 +8,8 @@ and SageMaker Studio treat ours as theirs:
 - files under `s3://<bucket>/<prefix>/<trial component>/`.
 
 Control-plane calls happen once per run: experiments, trials and runs already ensured are
-remembered. Nothing here is thread-safe on purpose; the exporter calls it from its one writer
-thread.
+remembered. Entity creation (experiment, trial, session run) runs on the exporter's writer thread before
+any concurrent per-trace writes start.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -60,6 +61,9 @@ class RunRef:
 
 
 class ExperimentsStore:
+    """Called from the exporter's writer thread, and for independent per-trace writes
+    (put_object, put_metrics, ensure_run of a one-trace run) from its small I/O pool."""
+
     def __init__(self, api: AwsApi, create_bucket: bool = True, retag_runs: bool = False) -> None:
         self.api = api
         # Emulators (moto) ignore Tags on CreateTrialComponent; without the run tag `list_runs`
@@ -71,6 +75,7 @@ class ExperimentsStore:
         self._runs: set[str] = set()
         self._buckets: set[str] = set()
         self._default_bucket: str | None = None
+        self._counts_lock = threading.Lock()
         self.metric_points_sent = 0
         self.metric_points_dropped: collections.Counter[str] = collections.Counter()
         self._log = LogOnce(logger)
@@ -210,14 +215,16 @@ class ExperimentsStore:
                     if code in RETRYABLE_METRIC_ERRORS:
                         retry.append(pending[index])
                     else:
-                        self.metric_points_dropped[code] += 1
+                        with self._counts_lock:
+                            self.metric_points_dropped[code] += 1
                         self._log.warning(
                             f"metric-drop:{code}",
                             "sagemaker exporter: dropped metric %r (%s)",
                             pending[index].get("MetricName"),
                             code,
                         )
-                self.metric_points_sent += len(pending) - len(failed_indexes)
+                with self._counts_lock:
+                    self.metric_points_sent += len(pending) - len(failed_indexes)
                 if not retry:
                     break
                 if attempt == retry_attempts:

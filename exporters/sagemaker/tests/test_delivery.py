@@ -1,0 +1,67 @@
+"""Delivery edge cases: late spans, durable spool replay, the benchmark command."""
+
+import json
+import uuid
+
+from sagemaker_testkit import TraceFactory, metric_summaries
+
+from spanchain_sagemaker import SageMakerSpanExporter
+from spanchain_sagemaker.emulator import free_loopback_port
+
+
+def test_late_spans_join_a_trace_written_early(aws_env, sm, s3):
+    experiment = f"late-{uuid.uuid4().hex[:6]}"
+    exporter = SageMakerSpanExporter(experiment_name=experiment, run_name="r", artifact_bucket="spans")
+    root, spans = TraceFactory().trace(tool="lookup")
+    by_name = {s.name: s for s in spans}
+    late = by_name["execute_tool lookup"]
+    exporter.export([s for s in spans if s is not late])  # the trace is one span short
+    assert exporter.force_flush(20_000)  # a flush writes what there is
+    exporter.export([late])
+    assert exporter.force_flush(20_000)
+    exporter.shutdown()
+    key = f"trial-component-artifacts/{experiment}-r/traces/{root}.json"
+    doc = json.loads(s3.get_object(Bucket="spans", Key=key)["Body"].read())
+    assert doc["summary"]["span_count"] == 3  # rewritten whole, not replaced by the late span
+    metrics = metric_summaries(sm.describe_trial_component(TrialComponentName=f"{experiment}-r"))
+    assert metrics["tool_calls"]["Count"] == 1 and metrics["tool_calls"]["Last"] == 1  # same step
+
+
+def test_spooled_traces_reach_sagemaker_after_a_restart(aws_env, sm, monkeypatch, tmp_path):
+    experiment = f"spool-{uuid.uuid4().hex[:6]}"
+    spool = tmp_path / "spool"
+    options = dict(experiment_name=experiment, run_name="r", artifact_bucket="spans", spool_dir=str(spool))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_loopback_port()}")  # down
+    down = SageMakerSpanExporter(
+        **options, max_attempts=1, retry_attempts=1, backoff_attempts=1, shutdown_timeout_s=5, spool_fsync=False
+    )
+    factory = TraceFactory()
+    for n in (1, 2):
+        down.export(factory.trace(input_tokens=n)[1])
+    down.force_flush(3_000)
+    down.shutdown()
+    assert down.stats.spooled == 4 and down.stats.written == 0
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env.endpoint_url)  # back up; a new process
+    up = SageMakerSpanExporter(**options, spool_fsync=False)
+    assert up.force_flush(20_000)
+    up.shutdown()
+    assert up.stats.replayed == 4
+    metrics = metric_summaries(sm.describe_trial_component(TrialComponentName=f"{experiment}-r"))
+    assert metrics["tokens.input"]["Count"] == 2 and metrics["tokens.input"]["Max"] == 2
+
+
+def test_benchmark_reports_calls_per_thousand_spans(capsys):
+    from spanchain_sagemaker.bench import main
+
+    assert main(["--spans", "60", "--spans-per-trace", "6", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "moto" in report["target"]
+    session, per_trace = report["results"]
+    assert session["run_per"] == "session" and per_trace["run_per"] == "trace"
+    assert session["spans"] == 60 and session["traces"] == 10 and session["delivered"]
+    ops = session["per_1000_spans_by_operation"]
+    assert ops["PutObject"] >= 1000 / 6  # one JSON document per trace
+    assert ops["CreateTrialComponent"] == round(1000 / 60, 1)  # one run for the whole session
+    assert per_trace["per_1000_spans_by_operation"]["CreateTrialComponent"] == round(10 * 1000 / 60, 1)
+    assert session["spans_per_s"] > 0
