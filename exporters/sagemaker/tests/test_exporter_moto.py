@@ -229,3 +229,12 @@ def test_metric_points_a_run_rejects_are_dropped_not_retried(aws_env):
     store.put_metrics(ref, trace_metrics(TraceFactory().trace()[1], step=0)[:3])
     assert store.metric_points_dropped["VALIDATION_ERROR"] == 1
     assert store.api.calls["BatchPutMetrics"] == 1
+
+
+def test_something_that_is_not_a_run_falls_back_to_our_own_run(aws_env, sm):
+    experiment = unique()
+    exporter = SageMakerSpanExporter(run=object(), experiment_name=experiment, run_name="fallback", artifact_bucket="spans")
+    exporter.export(TraceFactory().trace()[1])
+    assert exporter.force_flush(20_000)
+    exporter.shutdown()
+    assert sm.describe_trial_component(TrialComponentName=f"{experiment}-fallback")["Status"]["PrimaryStatus"] == "Completed"

@@ -174,9 +174,13 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._user_run = run
         self._user_run_fields: dict | None = None
         if run is not None:
-            self._user_run_fields = _read_user_run(run, settings)
-            self._sagemaker_session = sagemaker_session or _run_session(run)
-            settings.run_per = RUN_PER_SESSION  # a given run holds every trace
+            try:
+                self._user_run_fields = _read_user_run(run, settings)
+                self._sagemaker_session = sagemaker_session or _run_session(run)
+                settings.run_per = RUN_PER_SESSION  # a given run holds every trace
+            except Exception as exc:
+                # Not a SageMaker Run: keep the app running and write to a run of our own.
+                logger.error("sagemaker exporter: cannot use %r as a Run (%r); creating runs instead", run, exc)
         self._session_run_name = settings.run_name or default_session_run_name()
 
         self._store = None  # built lazily on the writer thread (no I/O in the constructor)
