@@ -110,8 +110,9 @@ def _secrets_from_env() -> bool:
 
 
 def _redact_secrets(text: str) -> str:
-    try:
-        from spanchain.redaction import redact_text
-    except ImportError:  # the redactor module is optional until it lands
-        return text
+    # Bound on first use: the redactor compiles its patterns once, not at `import spanchain`.
+    global _redact_secrets
+    from spanchain.redaction import redact_text
+
+    _redact_secrets = redact_text
     return redact_text(text)

@@ -293,7 +293,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         parent.errors += state.errors
 
     def _abandon(self, states: Sequence[tuple[RunState, str]]) -> None:
-        for state, reason in states:
+        # Newest first: attachments made in one context then come off in LIFO order.
+        for state, reason in reversed(states):
             try:
                 if state.attachment is not None:
                     state.attachment.release()

@@ -297,11 +297,21 @@ def _describe(span: ReadableSpan) -> str:
     if ttfc is not None:
         parts.append(f"ttfc {float(ttfc) * 1000:.1f} ms")
     if is_error(span):
-        # The status description already starts with the exception type, when there is one.
-        parts.append(f"ERROR {span.status.description or attrs.get(sc.ERROR_TYPE) or ''}".rstrip())
+        parts.append("ERROR " + _error_label(span.status.description, attrs.get(sc.ERROR_TYPE)))
     if attrs.get(sc.LC_ABANDONED):
         parts.append("(abandoned)")
     return "  ".join(parts)
+
+
+def _error_label(description: str | None, error_type) -> str:
+    """`Type: message`, without repeating the type when the description already starts with it."""
+    description = description or ""
+    if not error_type:
+        return description
+    short = str(error_type).rsplit(".", 1)[-1]
+    if description.startswith(f"{short}:") or description == short:
+        return description
+    return f"{short}: {description}" if description else short
 
 
 def render_tree(spans: Sequence[ReadableSpan]) -> str:
