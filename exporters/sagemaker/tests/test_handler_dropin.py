@@ -148,3 +148,26 @@ def _llm_result(text):
     from langchain_core.outputs import Generation, LLMResult
 
     return LLMResult(generations=[[Generation(text=text)]], llm_output={"model_name": "fake"})
+
+
+def test_flush_tracker_reports_failure_without_raising_when_sagemaker_is_gone(aws_env, monkeypatch):
+    from langchain_core.runnables import RunnableLambda
+    from sagemaker.core.experiments.run import Run
+    from sagemaker.core.helper.session_helper import Session
+
+    from spanchain_sagemaker.emulator import start_emulator
+
+    doomed = start_emulator()
+    try:
+        for key, value in doomed.aws_env().items():
+            monkeypatch.setenv(key, value)
+        session = Session(boto_session=boto3.Session(region_name=doomed.region), sagemaker_config=SDK_CONFIG, default_bucket="b-doomed")
+        run = Run(experiment_name="doomed", run_name="r", sagemaker_session=session)
+        cb = SageMakerCallbackHandler(run, max_attempts=1, backoff_attempts=1, retry_attempts=1, shutdown_timeout_s=3)
+    finally:
+        doomed.stop()
+    assert RunnableLambda(lambda x: x + 1).invoke(1, config={"callbacks": [cb]}) == 2
+    assert cb.metrics["chain_starts"] == 1
+    assert cb.flush_tracker(timeout_s=10) is False  # told, not raised
+    assert cb.metrics["chain_starts"] == 0
+    cb.exporter.shutdown()

@@ -220,6 +220,23 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             return self._location(self._session_ref, summary=True)
         return self.locations[-1] if self.locations else None
 
+    def undelivered(self) -> int:
+        """Traces and files not yet written (0 after a successful force_flush)."""
+        with self._files_lock:
+            files = len(self._pending_files)
+        return len(self._ready) + len(self._assembler) + files
+
+    def dropped_total(self) -> int:
+        """Spans and files given up on so far (queue full, retries exhausted, spool full)."""
+        st = self.stats
+        return (
+            st.dropped_queue_full
+            + st.dropped_after_retries
+            + st.dropped_after_shutdown
+            + getattr(st, "dropped_spool_full", 0)
+            + self.files_dropped
+        )
+
     def add_file(self, name: str, body: bytes, is_output: bool = True) -> bool:
         """Queue a file for the session run's S3 folder (`files/` or `input-files/`).
 

@@ -89,6 +89,7 @@ class SageMakerCallbackHandler(OpenTelemetryCallbackHandler):
         self.metrics: dict[str, int] = dict.fromkeys(SEED_COUNTERS, 0)
         self._counter_lock = threading.Lock()
         self._temp_dir: str | None = None
+        self._dropped_seen = 0  # exporter drops already reported by a flush_tracker()
         self._handler_log = LogOnce(logger)
         # Our own provider: the app's global one (if any) is not ours to configure, and the run's
         # spans must reach this run only. export() only enqueues, so a simple processor is fine.
@@ -149,6 +150,9 @@ class SageMakerCallbackHandler(OpenTelemetryCallbackHandler):
         delivered = False
         try:
             delivered = self.exporter.force_flush(int(timeout_s * 1000))
+            dropped = self.exporter.dropped_total()
+            delivered = delivered and self.exporter.undelivered() == 0 and dropped == self._dropped_seen
+            self._dropped_seen = dropped
             self._keep_through_run_exit()
         except Exception as exc:
             self._handler_log.warning("flush", "flush_tracker failed (the app is unaffected): %r", exc)
