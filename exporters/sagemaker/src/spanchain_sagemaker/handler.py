@@ -43,6 +43,10 @@ _HANDLER_OPTIONS = frozenset(
 
 
 def _to_json_text(data: Any) -> str:
+    if isinstance(data, str):
+        import json
+
+        return json.dumps(data, ensure_ascii=False)  # a JSON string, as the seed's json.dump wrote
     try:
         from spanchain.serialize import to_json
     except ImportError:  # pragma: no cover - older core
