@@ -160,3 +160,28 @@ class SlowJsonlExporter(JsonlFileExporter):
                 self.sink.export(spans)
 
         return _Slow(*args, **kwargs)
+
+
+def futures_jsonl_exporter(path=None):
+    """A background exporter whose writes go through a concurrent.futures pool, as boto3's S3
+    uploads do, and which holds spans until flushed (like exporters that assemble traces)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from spanchain.exporting import BackgroundSpanExporter
+
+    class _Futures(BackgroundSpanExporter):
+        def __init__(self):
+            super().__init__(name="futures-jsonl")
+            self.sink = JsonlFileExporter(path)
+            self.held = []
+            self.pool = ThreadPoolExecutor(1)
+
+        def _write(self, spans):
+            self.held.extend(spans)
+
+        def _flush(self):
+            held, self.held = self.held, []
+            if held:
+                self.pool.submit(self.sink.export, held).result(10)
+
+    return _Futures()

@@ -18,7 +18,7 @@ from spanchain.routing import ContentStrippingExporter, strip_content
 from spanchain.serve.app import start
 from spanchain.serve.server import ServeOptions
 
-from eco_support import make_spans, python_env
+from eco_support import make_spans, python_env, read_jsonl
 
 
 @pytest.fixture
@@ -207,3 +207,20 @@ def test_strip_content_covers_foreign_names_and_leaves_clean_spans_alone():
     assert set(stripped.attributes) == {sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_USAGE_INPUT_TOKENS}
     assert stripped.context == span.context and stripped.parent == span.parent
     assert strip_content(stripped) is stripped
+
+
+def test_exit_flush_happens_while_thread_pools_still_work(tmp_path):
+    out = tmp_path / "spans.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+            import spanchain
+            from eco_support import futures_jsonl_exporter
+            spanchain.configure([futures_jsonl_exporter()])
+            from langchain_core.runnables import RunnableLambda
+            RunnableLambda(lambda x: x, name="exits_right_after").invoke(1)
+        """)],
+        env=python_env(SPANCHAIN_TEST_JSONL=str(out)), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot schedule new futures" not in proc.stderr
+    assert [s["attributes"]["langchain.name"] for s in read_jsonl(out)] == ["exits_right_after"]

@@ -35,6 +35,8 @@ def emulator():
 
 def aws_env(emu) -> dict:
     env = dict(emu.aws_env())
+    # Generous bounds on the exporters' shutdown: CI machines may be busy (2 cores, parallel work).
+    env["OTEL_EXPORTER_AIM_TIMEOUT"] = "90"
     env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull,
                AWS_SHARED_CREDENTIALS_FILE=os.devnull, SAGEMAKER_SUPPRESS_V2_WARNING="1")
     return env
@@ -51,7 +53,9 @@ def trial_components(emu, experiment: str) -> list[dict]:
 
 
 def metric(described: dict, name: str) -> dict:
-    return {m["MetricName"]: m for m in described.get("Metrics", [])}[name]
+    metrics = {m["MetricName"]: m for m in described.get("Metrics", [])}
+    assert name in metrics, f"{name} not in {sorted(metrics)}; status {described.get('Status')}"
+    return metrics[name]
 
 
 def test_example_app_writes_aim_sagemaker_and_a_collector_at_once(tmp_path, emulator):
@@ -104,7 +108,7 @@ def test_serve_feeds_aim_and_sagemaker_from_a_real_collector(tmp_path, emulator)
     aim_repo, ready = tmp_path / "aim", tmp_path / "port"
     serve = subprocess.Popen(
         spanchain_cmd("serve", "--exporters", "aim,sagemaker", "--port", "0", "--ready-file", str(ready),
-                      "--token", "t0ken"),
+                      "--token", "t0ken", "--drain-timeout", "90"),
         env=python_env(OTEL_EXPORTER_AIM_REPO=str(aim_repo), OTEL_EXPORTER_SAGEMAKER_EXPERIMENT=experiment,
                        OTEL_EXPORTER_SAGEMAKER_BUCKET="serve-artifacts", **aws_env(emulator)),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -141,7 +145,7 @@ def test_serve_feeds_aim_and_sagemaker_from_a_real_collector(tmp_path, emulator)
 
             assert wait_until(lambda: health()["receiver"]["received_spans"] >= 23, 30), health()
         serve.send_signal(signal.SIGTERM)
-        output = serve.communicate(timeout=60)[0]
+        output = serve.communicate(timeout=120)[0]
     finally:
         if serve.poll() is None:
             serve.kill()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence, Union
 
@@ -70,7 +71,21 @@ class Setup:
     instrumented: bool = False
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return all(p.force_flush(timeout_millis) for p in self.processors)
+        """Hand every finished span to the exporters, then have each exporter write it (bounded)."""
+        deadline = time.monotonic() + timeout_millis / 1000.0
+
+        def remaining_ms() -> int:
+            return max(0, int((deadline - time.monotonic()) * 1000))
+
+        ok = True
+        for processor in self.processors:
+            ok = processor.force_flush(remaining_ms()) is not False and ok
+        # BatchSpanProcessor.force_flush only exports; our exporters write in the background.
+        for processor in self.processors:
+            exporter = getattr(processor, "span_exporter", None)
+            if exporter is not None:
+                ok = exporter.force_flush(remaining_ms()) is not False and ok
+        return ok
 
     def shutdown(self) -> None:
         """Flush and stop our processors; the app's own provider keeps running."""
@@ -318,7 +333,39 @@ def configure(
             setup.instrumented = _instrument(None if tracer_provider is None else provider, instrument_options)
         if tracer_provider is None:
             _global_setup = setup
+            if setup.processors:
+                _flush_before_interpreter_shutdown(setup)
         return setup
+
+
+EXIT_FLUSH_TIMEOUT_MS = 30_000
+
+
+def _flush_before_interpreter_shutdown(setup: Setup) -> None:
+    """Flush at exit while thread pools still work.
+
+    Python shuts concurrent.futures pools down *before* atexit handlers run (where the SDK flushes
+    its providers), and exporters whose clients use them (boto3's S3 uploads) then fail with
+    "cannot schedule new futures after interpreter shutdown". Threading's exit hooks run in
+    reverse order of registration, so registering ours after importing concurrent.futures.thread
+    makes it run first. Bounded by EXIT_FLUSH_TIMEOUT_MS.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        return
+    try:
+        import concurrent.futures.thread  # noqa: F401 - its hook must be registered before ours
+
+        register(lambda: _safe_exit_flush(setup))
+    except Exception as exc:  # not worth failing set-up for: the SDK's atexit flush remains
+        logger.debug("spanchain: no early exit flush: %r", exc)
+
+
+def _safe_exit_flush(setup: Setup) -> None:
+    try:
+        setup.force_flush(EXIT_FLUSH_TIMEOUT_MS)
+    except Exception as exc:
+        logger.warning("spanchain: flushing at exit failed: %r", exc)
 
 
 def _new_provider(service_name, resource_attributes, sampler) -> TracerProvider:
