@@ -1,0 +1,300 @@
+"""`AimSpanExporter`: finished LangChain spans → Aim runs (Texts, metrics, params).
+
+`export()` only queues (see spanchain.exporting). On the one writer thread, spans are grouped
+per LangChain root run; when a trace is complete (or its grace period is over, or on flush)
+it is translated (spanchain_aim.translate) and written either into the exporter's one session
+run or into a run of its own (`run_per="trace"`).
+
+A trace that fails to write stays pending and is tried again on the next writer wake-up; after
+`retry_attempts` failures it goes to `_on_write_failed` (counted, logged once, spooled when a
+spool is configured). Every write is idempotent (steps come from span identity), so a retry
+or a late span of an already written trace rewrites the same points.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from spanchain.exporting import BackgroundSpanExporter
+from spanchain.traces import TraceAssembler, group_key
+
+from spanchain_aim.config import AimExporterConfig, experiment_for, resolve_config
+from spanchain_aim.runs import RunWriter, open_aim_run
+from spanchain_aim.translate import run_params, span_records, trace_params, trace_records
+
+logger = logging.getLogger(__name__)
+
+_RECENT_TRACES = 128  # traces kept after writing, so late spans re-render the whole tree
+_MAX_LISTED_HASHES = 1_000
+_BASE_OPTIONS = ("max_queue_spans", "max_batch_spans", "retry_attempts", "retry_backoff_s", "tick_interval_s",
+                 "spool_max_bytes", "spool_fsync", "spool_retry_max_s", "redactor")
+
+
+@dataclass
+class _Written:
+    spans: list[ReadableSpan]
+    run_hash: str | None = None
+
+
+@dataclass
+class _Pending:
+    key: str
+    spans: list[ReadableSpan]
+    attempts: int = 0
+
+
+@dataclass
+class _Command:
+    fn: Callable[[], Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+def _spanchain_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("spanchain")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _span_key(span: ReadableSpan) -> tuple[int, int]:
+    return span.context.trace_id, span.context.span_id
+
+
+class AimSpanExporter(BackgroundSpanExporter):
+    """OpenTelemetry SpanExporter writing LangChain spans into Aim.
+
+    Args:
+        repo: local repo path or `aim://host:port`; env OTEL_EXPORTER_AIM_REPO; default ".".
+        experiment: Aim experiment; env OTEL_EXPORTER_AIM_EXPERIMENT, then OTEL_SERVICE_NAME,
+            then the spans' resource service.name, then "langchain".
+        run_per: "session" (one run for the exporter's life) or "trace" (one run per root
+            LangChain run); env OTEL_EXPORTER_AIM_RUN_PER; default "session".
+        **options: see docs/aim.md (run_name, system_tracking_interval, log_system_params,
+            max_text_chars, max_contexts, trace_grace_s, trace_idle_s, shutdown_timeout_s,
+            spool_dir, and the queue options of BackgroundSpanExporter).
+    """
+
+    def __init__(self, repo=None, experiment=None, run_per=None, **options):
+        base_options = {k: options.pop(k) for k in _BASE_OPTIONS if k in options}
+        self.config: AimExporterConfig = resolve_config(repo, experiment, run_per, **options)
+        super().__init__(
+            name="aim",
+            shutdown_timeout_s=self.config.shutdown_timeout_s,
+            spool_dir=self.config.spool_dir,
+            **base_options,
+        )
+        self._assembler = TraceAssembler(grace_s=self.config.trace_grace_s, idle_s=self.config.trace_idle_s)
+        self._recent: collections.OrderedDict[str, _Written] = collections.OrderedDict()
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._commands: collections.deque[_Command] = collections.deque()
+        self._session: RunWriter | None = None
+        self._held: set[tuple[int, int]] = set()
+        self._hash_lock = threading.Lock()
+        self._hashes: list[str] = []
+        self._version = _spanchain_version()
+        self.traces_written = 0
+
+    # --- public helpers (any thread) ------------------------------------------------------
+    @property
+    def run_hashes(self) -> list[str]:
+        """Hashes of the Aim runs this exporter wrote to, oldest first (the last 1000)."""
+        with self._hash_lock:
+            return list(self._hashes)
+
+    def aim_up_command(self) -> str:
+        """What to run to browse the data: `aim up` on the local repo (or the server's)."""
+        if self.config.is_remote:
+            return "aim up --repo <the repo the aim server at " + self.config.repo + " serves>"
+        return f"aim up --repo {self.config.repo}"
+
+    def session_run_hash(self, timeout_s: float = 10.0) -> str | None:
+        """Open the session run now if needed and return its hash (None on failure/timeout)."""
+        return self.call_on_writer(lambda: self._session_writer(None).hash, timeout_s)
+
+    def set_run_params(self, params: Mapping[str, Any], timeout_s: float = 10.0) -> bool:
+        """Set user params on the session run (sanitized; secret-looking keys redacted)."""
+        return self.call_on_writer(lambda: self._session_writer(None).set_params(params) or True, timeout_s) is True
+
+    def start_new_session_run(self, timeout_s: float = 10.0, *, experiment: str | None = None,
+                              system_tracking_interval: Any = None, log_system_params: bool | None = None,
+                              open_now: bool = True) -> str | None:
+        """Close the session run; later spans go to a new one with these settings."""
+
+        def rotate():
+            self._write_all_pending()
+            self._close_session()
+            if experiment is not None or system_tracking_interval is not None or log_system_params is not None:
+                self._session_overrides = dict(experiment=experiment, system_tracking_interval=system_tracking_interval,
+                                               log_system_params=log_system_params)
+            return self._session_writer(None).hash if open_now else None
+
+        return self.call_on_writer(rotate, timeout_s)
+
+    def close_session_run(self, timeout_s: float = 10.0) -> bool:
+        """Write what is pending and close the session run (a later span opens a new one)."""
+
+        def close():
+            self._write_all_pending()
+            self._close_session()
+            return True
+
+        return self.call_on_writer(close, timeout_s) is True
+
+    def call_on_writer(self, fn: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+        """Run `fn` on the writer thread (after pending data is written); None on failure."""
+        command = _Command(fn)
+        with self._cond:
+            if self._stopping:
+                return None
+            self._commands.append(command)
+        if not self.force_flush(int(timeout_s * 1000)) or not command.done.wait(0):
+            return None
+        if command.error is not None:
+            self._log.warning(f"command:{type(command.error).__name__}",
+                              "aim exporter: %r", command.error)
+            return None
+        return command.result
+
+    # --- writer thread ---------------------------------------------------------------------
+    _session_overrides: dict | None = None
+    # Spans wait in the TraceAssembler after `_write` returns: the spool may forget them only
+    # once their trace is in Aim (`_spans_durable`).
+    _acks_own_spans = True
+
+    def _write(self, spans: list[ReadableSpan]) -> None:
+        for span in spans:
+            key = _span_key(span)
+            if key in self._held:
+                continue  # a spool replay re-delivers spans we still hold
+            self._held.add(key)
+            for group in self._assembler.add(span):
+                self._pending.append(_Pending(group_key(group[0]), group))
+        self._write_all_pending()
+
+    def _tick(self) -> None:
+        for group in self._assembler.expire():
+            self._pending.append(_Pending(group_key(group[0]), group))
+        self._write_all_pending()
+
+    def _flush(self) -> None:
+        for group in self._assembler.drain():
+            self._pending.append(_Pending(group_key(group[0]), group))
+        self._write_all_pending()
+        while self._commands:
+            command = self._commands.popleft()
+            try:
+                command.result = command.fn()
+            except Exception as exc:
+                command.error = exc
+            command.done.set()
+
+    def _close(self) -> None:
+        self._flush()
+        for item in self._pending:  # could not be written even at shutdown
+            self._on_write_failed(item.spans, RuntimeError("aim exporter shut down with unwritten traces"))
+        self._pending.clear()
+        self._held.clear()
+        self._close_session()
+
+    def _write_all_pending(self) -> None:
+        for _ in range(len(self._pending)):
+            item = self._pending.popleft()
+            try:
+                self._write_trace(item.key, item.spans)
+            except Exception as exc:
+                item.attempts += 1
+                self._log.warning(f"trace:{type(exc).__name__}",
+                                  "aim exporter: writing a trace failed (attempt %d): %r", item.attempts, exc)
+                if item.attempts >= self._retry_attempts:
+                    self._release(item.spans)
+                    self._on_write_failed(item.spans, exc)
+                else:
+                    self._pending.append(item)
+                continue
+            self.traces_written += 1
+            self._release(item.spans)
+            self._spans_durable(item.spans)
+
+    def _release(self, spans: list[ReadableSpan]) -> None:
+        for span in spans:
+            self._held.discard(_span_key(span))
+
+    def _write_trace(self, key: str, new_spans: list[ReadableSpan]) -> None:
+        previous = self._recent.get(key)
+        spans = list(previous.spans) if previous else []
+        seen = {(s.context.trace_id, s.context.span_id) for s in spans}
+        fresh = [s for s in new_spans if (s.context.trace_id, s.context.span_id) not in seen]
+        spans.extend(fresh)
+        records = [r for s in fresh for r in span_records(s, self.config.max_text_chars)]
+        records.extend(trace_records(spans, self.config.max_text_chars))
+        if self.config.run_per == "session":
+            writer = self._session_writer(spans[0])
+            writer.merge_params(run_params(fresh))
+            writer.track(records)
+            run_hash = writer.hash
+        else:
+            run_hash = self._write_trace_run(spans, records, previous.run_hash if previous else None)
+        self._recent[key] = _Written(spans, run_hash)
+        self._recent.move_to_end(key)
+        while len(self._recent) > _RECENT_TRACES:
+            self._recent.popitem(last=False)
+
+    def _write_trace_run(self, spans, records, run_hash: str | None) -> str:
+        experiment = experiment_for(self.config, _service_name(spans[0]))
+        run = open_aim_run(self.config, experiment, run_hash)
+        writer = RunWriter(run, self.config.max_contexts)
+        self._remember_hash(writer.hash)
+        try:
+            params = trace_params(spans)
+            writer.merge_params({**self._base_params(), **params, **run_params(spans)})
+            if run_hash is None:
+                writer.set_name(self.config.run_name or params["trace"]["root_name"])
+            writer.track(records)
+        finally:
+            writer.close()
+        return writer.hash
+
+    def _session_writer(self, first_span: ReadableSpan | None) -> RunWriter:
+        if self._session is None:
+            overrides = self._session_overrides or {}
+            experiment = overrides.get("experiment") or experiment_for(
+                self.config, _service_name(first_span) if first_span is not None else None)
+            run = open_aim_run(self.config, experiment,
+                               system_tracking_interval=overrides.get("system_tracking_interval"),
+                               log_system_params=overrides.get("log_system_params"))
+            self._session = RunWriter(run, self.config.max_contexts)
+            self._remember_hash(self._session.hash)
+            if self.config.run_name:
+                self._session.set_name(self.config.run_name)
+            self._session.merge_params(self._base_params())
+        return self._session
+
+    def _base_params(self) -> dict:
+        return {"spanchain": {"version": self._version, "exporter": "aim", "run_per": self.config.run_per}}
+
+    def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def _remember_hash(self, run_hash: str) -> None:
+        with self._hash_lock:
+            if run_hash not in self._hashes:
+                self._hashes.append(run_hash)
+                del self._hashes[:-_MAX_LISTED_HASHES]
+
+
+def _service_name(span: ReadableSpan | None):
+    if span is None or span.resource is None:
+        return None
+    return span.resource.attributes.get("service.name")

@@ -1,0 +1,157 @@
+"""Aim runs on the writer thread: open with side effects off, track records, merge params.
+
+Only the exporter's writer thread touches these objects (Aim's Repo is not thread-safe), and
+exactly one `aim.Run` object exists per hash in this process (two would keep separate step
+state).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import threading
+from typing import Any, Iterable, Mapping
+
+from spanchain_aim.config import AimExporterConfig
+from spanchain_aim.sanitize import REDACTED, context_value, looks_secret, param_value
+from spanchain_aim.translate import MetricRecord, Record, TextRecord, merge_params
+
+logger = logging.getLogger(__name__)
+
+OVERFLOW_NAME = "(other)"
+_MAX_STEP_OWNERS = 200_000
+
+
+def open_aim_run(config: AimExporterConfig, experiment: str, run_hash: str | None = None, *,
+                 system_tracking_interval: Any = None, log_system_params: bool | None = None):
+    """A writable `aim.Run`; new when `run_hash` is None, else the existing run resumed.
+
+    Aim's defaults patch sys.stdout/sys.stderr (terminal capture) and start a resource
+    thread; an exporter must do neither unless the user asked for it.
+    """
+    import aim
+
+    interval = config.system_tracking_interval if system_tracking_interval is None else system_tracking_interval
+    want_sysparams = config.log_system_params if log_system_params is None else log_system_params
+    run = aim.Run(
+        run_hash,
+        repo=config.repo,
+        experiment=None if run_hash else experiment,
+        system_tracking_interval=interval or None,
+        log_system_params=False,
+        capture_terminal_logs=False,
+    )
+    if config.is_remote:
+        bound_aim_exit_cleanup(config.shutdown_timeout_s)
+    if want_sysparams and run_hash is None:
+        from spanchain_aim.sysparams import system_params
+
+        run["__system_params"] = system_params()
+    return run
+
+
+_exit_guard_lock = threading.Lock()
+_exit_guard_installed = False
+
+
+def bound_aim_exit_cleanup(timeout_s: float) -> None:
+    """Keep Aim's exit-time cleanup from hanging the process when an aim server is gone.
+
+    Aim runs its finalizers at exit in a helper thread and waits for a signal the helper sets
+    only after the last one. When the server is down, releasing a remote resource raises, the
+    signal is never set, and the interpreter never exits. Our hook is registered after Aim's
+    (Aim registers on its first run), so it runs first and arms a timer that sets the signal
+    after `timeout_s`.
+    """
+    global _exit_guard_installed
+    with _exit_guard_lock:
+        if _exit_guard_installed:
+            return
+        _exit_guard_installed = True
+
+    def arm() -> None:
+        from aim.ext.cleanup import AutoClean
+
+        timer = threading.Timer(timeout_s, AutoClean.stop_signal.set)
+        timer.daemon = True
+        timer.start()
+
+    atexit.register(arm)
+
+
+class RunWriter:
+    """One open Aim run: tracks records with stable steps and keeps params merged."""
+
+    def __init__(self, run, max_contexts: int):
+        self.run = run
+        self.hash: str = run.hash
+        self._max_contexts = max_contexts
+        self._contexts: set[tuple] = set()
+        self._params: dict[str, Any] = {}
+        # (sequence, context, step) → owner: two spans that start in the same microsecond in
+        # the same sequence get neighbouring steps instead of overwriting each other, while
+        # a retry of the same span lands on the same step again.
+        self._owners: collections.OrderedDict[tuple, str] = collections.OrderedDict()
+
+    def _context(self, name: str, context: Mapping[str, str]) -> dict[str, str]:
+        key = (name, tuple(sorted(context.items())))
+        if key in self._contexts:
+            return dict(context)
+        if len(self._contexts) < self._max_contexts:
+            self._contexts.add(key)
+            return dict(context)
+        # Too many distinct contexts make Aim's UI crawl; fold the long tail together.
+        folded = {k: (OVERFLOW_NAME if k == "name" else v) for k, v in context.items()}
+        self._contexts.add((name, tuple(sorted(folded.items()))))
+        return folded
+
+    def _step(self, record: Record, context: Mapping[str, str]) -> int:
+        base = (record.name, tuple(sorted(context.items())))
+        step = record.step
+        while True:
+            owner = self._owners.get((*base, step))
+            if owner is None or owner == record.owner:
+                break
+            step += 1
+        self._owners[(*base, step)] = record.owner
+        self._owners.move_to_end((*base, step))
+        if len(self._owners) > _MAX_STEP_OWNERS:
+            self._owners.popitem(last=False)
+        return step
+
+    def track(self, records: Iterable[Record]) -> int:
+        import aim
+
+        count = 0
+        for record in records:
+            context = self._context(record.name, record.context)
+            step = self._step(record, context)
+            if isinstance(record, TextRecord):
+                self.run.track(aim.Text(record.text), name=record.name, step=step, context=context)
+            elif isinstance(record, MetricRecord):
+                self.run.track(record.value, name=record.name, step=step, context=context)
+            count += 1
+        return count
+
+    def merge_params(self, fragment: Mapping[str, Any]) -> None:
+        changed = merge_params(self._params, fragment)
+        for key, value in changed.items():
+            self.run[key] = param_value(value)
+            self._params[key] = value
+
+    def set_params(self, values: Mapping[str, Any]) -> None:
+        """User-supplied params (setup(**kwargs), flush_tracker(langchain_asset=...))."""
+        for key, value in values.items():
+            name = context_value(key)
+            if name.startswith("__"):
+                continue  # Aim's own namespace
+            stored = REDACTED if looks_secret(name) else param_value(value)
+            self.run[name] = stored
+            self._params[name] = stored
+
+    def set_name(self, name: str) -> None:
+        self.run.name = context_value(name)
+
+    def close(self) -> None:
+        self.run.close()

@@ -1,0 +1,200 @@
+"""The exporter against a real Aim repo on disk, read back through Aim's own API."""
+
+import json
+import threading
+import time
+
+import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from spanchain import semconv as sc
+from spanchain_aim import AimSpanExporter
+from spanchain_aim.readback import read_run, read_runs
+from spanchain_aim.synthetic import agent_spans
+
+
+def _export(exporter, spans):
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    assert exporter.force_flush(60_000)
+    exporter.shutdown()
+
+
+def _ctx_llm():
+    return {"run_type": "chat_model", "name": "FakeChat", "model": "fake-gpt"}
+
+
+def test_session_mode_writes_one_run_with_exact_texts_metrics_steps_params(aim_repo):
+    spans = agent_spans(2, service="shop")
+    exporter = AimSpanExporter(repo=aim_repo, experiment="exp-session", run_per="session")
+    _export(exporter, spans)
+    (run_hash,) = exporter.run_hashes
+    run = read_run(aim_repo, run_hash)
+    assert run.experiment == "exp-session"
+
+    llms = sorted((s for s in spans if s.attributes.get(sc.GEN_AI_INPUT_MESSAGES)), key=lambda s: s.start_time)
+    assert run.text_steps("llm.input", **_ctx_llm()) == [
+        (llms[0].start_time // 1000, "[user]\nWhat is 0 + 2?"),
+        (llms[1].start_time // 1000, "[user]\nWhat is 1 + 2?"),
+    ]
+    assert run.texts_of("tool.output", run_type="tool", name="calculator") == ["2", "3"]
+    assert run.texts_of("chain.input", run_type="chain", name="calc_agent") == ["What is 0 + 2?", "What is 1 + 2?"]
+    assert run.texts_of("retriever.documents")[0] == '[1] id=d1 {"source": "math.txt"}\nAddition adds numbers.'
+    assert run.texts_of("agent.finish")[1] == "output: The answer is 3.\n\nlog:\ndone"
+    trees = run.texts_of("trace", name="calc_agent")
+    assert len(trees) == 2 and trees[0].splitlines()[0].startswith("invoke_agent calc_agent  [chain]")
+
+    model_spans = sorted((s for s in spans if s.attributes.get(sc.LC_RUN_TYPE) == "chat_model"),
+                         key=lambda s: s.start_time)
+    assert run.metric_steps("tokens.input", **_ctx_llm()) == [
+        (s.start_time // 1000, float(s.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS])) for s in model_spans]
+    assert run.metric_values("trace.tokens.total", name="calc_agent") == [54.0, 55.0]
+    assert run.metric_values("counter.llm_starts", name="calc_agent") == [2.0, 2.0]
+    latency = dict(run.metric_steps("latency", run_type="tool", name="calculator"))
+    tool = min((s for s in spans if s.attributes.get(sc.LC_RUN_TYPE) == "tool"), key=lambda s: s.start_time)
+    assert latency[tool.start_time // 1000] == pytest.approx((tool.end_time - tool.start_time) / 1e9)
+
+    assert run.params["models"]["fake-gpt"]["temperature"] == 0.2
+    assert run.params["langchain"]["tools"] == ["calculator"]
+    assert run.params["service"]["name"] == "shop"
+    assert run.params["spanchain"]["run_per"] == "session"
+    assert "__system_params" not in run.params  # Aim's side effects stay off unless asked
+
+
+def test_trace_mode_writes_one_run_per_root_with_trace_params(aim_repo):
+    spans = agent_spans(3, service="per-trace-svc")
+    exporter = AimSpanExporter(repo=aim_repo, run_per="trace")
+    _export(exporter, spans)
+    assert len(exporter.run_hashes) == 3
+    runs = read_runs(aim_repo, exporter.run_hashes)
+    roots = {format(s.context.trace_id, "032x"): s for s in spans if not s.attributes.get(sc.LC_PARENT_RUN_ID)}
+    assert {r.params["trace"]["trace_id"] for r in runs} == set(roots)
+    for run in runs:
+        root = roots[run.params["trace"]["trace_id"]]
+        assert run.experiment == "per-trace-svc"  # the service name, no experiment configured
+        assert run.name == "calc_agent"
+        assert run.params["trace"]["root_run_id"] == root.attributes[sc.LC_RUN_ID]
+        assert run.params["spanchain"]["run_per"] == "trace"
+        question = json.loads(root.attributes[sc.LC_INPUT])["input"]
+        assert run.texts_of("chain.input") == [question]
+        assert len(run.texts_of("llm.output")) == 2
+        assert run.metric_steps("trace.latency", name="calc_agent") == [
+            (root.start_time // 1000, pytest.approx((root.end_time - root.start_time) / 1e9))]
+
+
+def test_rewriting_the_same_spans_overwrites_instead_of_duplicating(aim_repo):
+    spans = agent_spans(1)
+    exporter = AimSpanExporter(repo=aim_repo, experiment="replay")
+    exporter.export(spans)
+    assert exporter.force_flush(60_000)
+    exporter.export(spans)  # a replay: same span identities
+    _export(exporter, [])
+    run = read_run(aim_repo, exporter.run_hashes[0])
+    assert len(run.texts_of("llm.input")) == 1
+    assert len(run.metric_values("latency", run_type="tool", name="calculator")) == 1
+    assert run.metric_values("trace.tokens.total") == [54.0]
+
+
+def test_late_span_rerenders_the_trace_in_the_same_run(aim_repo):
+    spans = agent_spans(1)
+    late = next(s for s in spans if s.attributes.get(sc.LC_RUN_TYPE) == "retriever")
+    early = [s for s in spans if s is not late]
+    exporter = AimSpanExporter(repo=aim_repo, run_per="trace", trace_grace_s=0.1)
+    exporter.export(early)
+    assert exporter.force_flush(60_000)
+    exporter.export([late])
+    _export(exporter, [])
+    assert len(exporter.run_hashes) == 1  # the late span resumed the trace's run
+    run = read_run(aim_repo, exporter.run_hashes[0])
+    (tree,) = run.texts_of("trace")
+    assert "retrieval docs" in tree and "execute_tool calculator" in tree
+    assert run.texts_of("retriever.query") == ["addition"]
+    assert run.metric_values("counter.starts") == [5.0]
+
+
+def test_spans_without_content_give_no_content_texts_but_all_metrics(aim_repo):
+    exporter = AimSpanExporter(repo=aim_repo, experiment="no-content")
+    _export(exporter, agent_spans(1, content=False))
+    run = read_run(aim_repo, exporter.run_hashes[0])
+    assert {name for name, _ in run.texts} <= {"trace", "agent.action", "agent.finish"}
+    assert run.metric_values("tokens.total", **_ctx_llm()) == [19.0, 35.0]
+
+
+def test_system_params_only_when_asked_and_without_secrets(aim_repo, monkeypatch):
+    monkeypatch.setenv("SPANCHAIN_TEST_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("SPANCHAIN_TEST_PLAIN", "visible")
+    exporter = AimSpanExporter(repo=aim_repo, experiment="sysparams", log_system_params=True)
+    _export(exporter, agent_spans(1))
+    run = read_run(aim_repo, exporter.run_hashes[0])
+    env = run.params["__system_params"]["env_variables"]
+    assert env["SPANCHAIN_TEST_PLAIN"] == "visible"
+    assert "SPANCHAIN_TEST_API_KEY" not in env and "sk-very-secret" not in json.dumps(run.params)
+
+
+def test_export_never_blocks_and_never_raises_when_the_repo_is_unusable(tmp_path, caplog):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    exporter = AimSpanExporter(repo=str(blocker / "repo"), retry_attempts=2, retry_backoff_s=0.01)
+    spans = agent_spans(1)
+    t0 = time.monotonic()
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    assert time.monotonic() - t0 < 0.1
+    exporter.force_flush(30_000)
+    exporter.force_flush(30_000)  # second attempt of the pending trace → given up
+    exporter.shutdown()
+    assert exporter.stats.dropped_after_retries == len(spans)
+    assert exporter.traces_written == 0
+    failures = [r for r in caplog.records if "aim exporter" in r.getMessage()]
+    assert len({r.getMessage() for r in failures}) <= 3  # logged once per kind, with the cause
+    assert any("not-a-dir" in r.getMessage() or "Error" in r.getMessage() for r in failures)
+
+
+def test_odd_and_huge_values_are_written_safely(aim_repo):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("weird \x00 name " + "n" * 500) as span:
+        span.set_attributes({sc.LC_RUN_ID: "r", sc.LC_ROOT_RUN_ID: "r", sc.LC_RUN_TYPE: "chain",
+                             sc.LC_INPUT: "x" * 300_000, sc.LC_OUTPUT: "{not json",
+                             sc.GEN_AI_USAGE_INPUT_TOKENS: "many", sc.LC_DESCENDANTS: 0})
+    exporter = AimSpanExporter(repo=aim_repo, experiment="odd", max_text_chars=10_000)
+    _export(exporter, memory.get_finished_spans())
+    run = read_run(aim_repo, exporter.run_hashes[0])
+    (text,) = run.texts_of("chain.input")
+    assert len(text) == 10_000 and text.endswith("cut by spanchain]")
+    assert run.texts_of("chain.output") == ["{not json"]
+    (ctx,) = [c for c in run.contexts("latency")]
+    assert "\x00" not in ctx["name"] and len(ctx["name"]) <= 100
+
+
+def test_concurrent_exports_from_many_threads_land_in_one_run(aim_repo):
+    exporter = AimSpanExporter(repo=aim_repo, experiment="threads")
+    batches = [agent_spans(2) for _ in range(4)]
+    threads = [threading.Thread(target=exporter.export, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _export(exporter, [])
+    run = read_run(aim_repo, exporter.run_hashes[0])
+    assert len(run.texts_of("trace")) == 8
+    assert exporter.stats.dropped_after_retries == 0
+
+
+def test_registered_as_aim_entry_point_and_reads_env(monkeypatch, aim_repo):
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="opentelemetry_traces_exporter") if e.name == "aim"]
+    monkeypatch.setenv("OTEL_EXPORTER_AIM_REPO", aim_repo)
+    monkeypatch.setenv("OTEL_EXPORTER_AIM_RUN_PER", "trace")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "env-service")
+    exporter = ep.load()()
+    assert (exporter.config.repo, exporter.config.run_per, exporter.config.experiment) == (
+        aim_repo, "trace", "env-service")
+    _export(exporter, agent_spans(1))
+    (run,) = read_runs(aim_repo, exporter.run_hashes)
+    assert run.experiment == "env-service"

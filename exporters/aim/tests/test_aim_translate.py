@@ -1,0 +1,144 @@
+"""Translate, render, sanitize and config: pure functions, no Aim involved."""
+
+import json
+import math
+
+import pytest
+
+from spanchain import semconv as sc
+from spanchain_aim import render, translate as tr
+from spanchain_aim.config import experiment_for, resolve_config
+from spanchain_aim.sanitize import clean_text, looks_secret, param_value, scrub_url_credentials
+from spanchain_aim.synthetic import agent_spans
+from spanchain_aim.sysparams import safe_environment
+
+
+def _by_name(records, name):
+    return [r for r in records if r.name == name]
+
+
+def test_model_span_becomes_rendered_texts_and_token_metrics():
+    spans = agent_spans(1)
+    llm = next(s for s in spans if s.attributes.get(sc.GEN_AI_INPUT_MESSAGES))
+    records = tr.span_records(llm)
+    ctx = {"run_type": "chat_model", "name": "FakeChat", "model": "fake-gpt"}
+    step = llm.start_time // 1000
+    (inp,) = _by_name(records, tr.LLM_INPUT)
+    assert (inp.text, dict(inp.context), inp.step) == ("[user]\nWhat is 0 + 2?", ctx, step)
+    (out,) = _by_name(records, tr.LLM_OUTPUT)
+    assert out.text == ('[assistant]\n→ tool call calculator [call_0]: {"expression": "0 + 2"}\n'
+                        "(finish: tool_calls)")
+    values = {r.name: r.value for r in records if isinstance(r, tr.MetricRecord)}
+    assert values[tr.TOKENS_INPUT] == 12 and values[tr.TOKENS_OUTPUT] == 7 and values[tr.TOKENS_TOTAL] == 19
+    assert values[tr.TIME_TO_FIRST_CHUNK] == 0.05 and values[tr.TOOL_CALLS] == 1
+    assert values[tr.LATENCY] == pytest.approx((llm.end_time - llm.start_time) / 1e9)
+    (action,) = _by_name(records, tr.AGENT_ACTION)
+    assert action.context["tool"] == "calculator" and action.step == llm.events[0].timestamp // 1000
+
+
+def test_translation_is_deterministic_so_retries_rewrite_the_same_points():
+    spans = agent_spans(1)
+    first = [r for s in spans for r in tr.span_records(s)] + tr.trace_records(spans)
+    again = [r for s in spans for r in tr.span_records(s)] + tr.trace_records(spans)
+    assert first == again
+    assert all(isinstance(r.step, int) and r.step > 10**15 for r in first)
+
+
+def test_no_content_attributes_means_no_content_texts():
+    spans = agent_spans(1, content=False)
+    names = {r.name for s in spans for r in tr.span_records(s)}
+    assert not names & {tr.LLM_INPUT, tr.LLM_OUTPUT, tr.CHAIN_INPUT, tr.CHAIN_OUTPUT, tr.TOOL_INPUT,
+                        tr.TOOL_OUTPUT, tr.RETRIEVER_QUERY, tr.RETRIEVER_DOCUMENTS}
+    assert tr.LATENCY in names and tr.TOKENS_TOTAL in names
+
+
+def test_error_span_gives_error_text_and_metric():
+    spans = agent_spans(1, fail_tool=True)
+    tool = next(s for s in spans if s.attributes.get(sc.LC_RUN_TYPE) == "tool")
+    records = tr.span_records(tool)
+    (err,) = _by_name(records, tr.ERROR)
+    assert err.text.startswith("ZeroDivisionError: division by zero") and "Traceback" in err.text
+    assert [r.value for r in _by_name(records, tr.ERRORS)] == [1.0]
+    trace = {r.name: r for r in tr.trace_records(spans)}
+    assert trace[tr.TRACE_ERRORS].value == 1.0 and trace["counter.errors"].value == 1.0
+
+
+def test_trace_records_hold_tree_tokens_and_seed_counters():
+    spans = agent_spans(1)
+    records = {r.name: r for r in tr.trace_records(spans)}
+    tree = records[tr.TRACE].text.splitlines()
+    assert tree[0].startswith("invoke_agent calc_agent  [chain]")
+    assert tree[1].startswith("├─ chat fake-gpt  [chat_model]") and "tokens 12→7" in tree[1]
+    assert records[tr.TRACE_TOKENS_TOTAL].value == 12 + 7 + 30 + 5
+    assert records["counter.llm_starts"].value == 2 and records["counter.tool_ends"].value == 1
+    assert records["counter.llm_streams"].value == 3
+    assert all(dict(r.context) == {"name": "calc_agent"} for r in records.values())
+
+
+def test_params_collect_models_request_parameters_and_names():
+    spans = agent_spans(1)
+    params = tr.run_params(spans)
+    assert params["models"]["fake-gpt"]["temperature"] == 0.2
+    assert params["models"]["fake-gpt"]["max_tokens"] == 256
+    assert params["langchain"] == {"agents": ["calc_agent"], "retrievers": ["docs"], "tools": ["calculator"]}
+    assert params["service"]["name"] == "synthetic-app"
+    assert tr.trace_params(spans)["trace"]["root_name"] == "calc_agent"
+
+
+def test_merge_params_is_idempotent_and_accumulates():
+    current = {}
+    changed = tr.merge_params(current, {"langchain": {"tools": ["a"]}, "models": {"m": {"t": 1}}})
+    current.update(changed)
+    assert tr.merge_params(current, {"langchain": {"tools": ["a"]}}) == {}
+    more = tr.merge_params(current, {"langchain": {"tools": ["b"]}})
+    assert more == {"langchain": {"tools": ["a", "b"]}}
+
+
+def test_render_handles_foreign_and_broken_payloads():
+    assert render.render_messages("not json") == "not json"
+    assert render.render_messages(json.dumps([{"role": "user", "content": "hi"}])) == "[user]\nhi"
+    assert render.render_payload(json.dumps({"question": "q", "n": 2})) == "question: q\nn: 2"
+    assert render.render_payload(json.dumps("plain")) == "plain"
+    assert render.render_documents(json.dumps([{"content": "x"}])) == "[1]\nx"
+
+
+def test_secret_names_and_values_never_reach_params():
+    for name in ("OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD", "DB_PASSWD",
+                 "GOOGLE_APPLICATION_CREDENTIALS", "openaiApiKey", "access_token", "SENTRY_DSN"):
+        assert looks_secret(name), name
+    for name in ("max_tokens", "temperature", "HOME", "PATH", "model_name"):
+        assert not looks_secret(name), name
+    env = safe_environment({"HOME": "/root", "MY_API_KEY": "sk-1", "DB_URL": "postgres://u:pw@h/db"})
+    assert env == {"DB_URL": "postgres://<redacted>@h/db", "HOME": "/root"}
+    assert param_value({"openai_api_key": "sk-1", "max_tokens": 5}) == {"openai_api_key": "<redacted>",
+                                                                         "max_tokens": 5}
+    assert scrub_url_credentials("see redis://a:pw@host/0") == "see redis://<redacted>@host/0"
+
+
+def test_odd_values_become_storable():
+    import datetime
+
+    value = param_value({"when": datetime.date(2024, 1, 2), "nan": math.nan, "big": 2**70, "obj": object(),
+                         "deep": [[[[[[[["x"]]]]]]]]})
+    assert value["when"] == "2024-01-02" and value["nan"] == "nan" and value["big"] == str(2**70)
+    assert value["obj"].startswith("<object object")
+    text = clean_text("a\x00b" + "x" * 5000, 1000)
+    assert text.startswith("ab") and len(text) == 1000 and "cut by spanchain" in text
+
+
+def test_config_order_argument_then_env_then_default():
+    env = {"OTEL_EXPORTER_AIM_REPO": "/env/repo", "OTEL_EXPORTER_AIM_RUN_PER": "trace",
+           "OTEL_SERVICE_NAME": "shop"}
+    cfg = resolve_config(env=env)
+    assert (cfg.repo, cfg.run_per, cfg.experiment) == ("/env/repo", "trace", "shop")
+    cfg = resolve_config("/arg", "exp", "session", env=env)
+    assert (cfg.repo, cfg.run_per, cfg.experiment) == ("/arg", "session", "exp")
+    cfg = resolve_config(env={})
+    assert (cfg.repo, cfg.run_per, cfg.experiment, cfg.system_tracking_interval, cfg.log_system_params) == (
+        ".", "session", None, None, False)
+    assert experiment_for(cfg, "unknown_service:python") == "langchain"
+    assert experiment_for(cfg, "svc") == "svc"
+    # A typo in the environment falls back to the default; a bad argument is a programming error.
+    assert resolve_config(env={"OTEL_EXPORTER_AIM_RUN_PER": "weekly"}).run_per == "session"
+    with pytest.raises(ValueError):
+        resolve_config(run_per="weekly", env={})
