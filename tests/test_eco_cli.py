@@ -105,3 +105,15 @@ def test_view_listen_prints_trees_from_an_otlp_stream():
             proc.kill()
     assert proc.returncode == 0, err
     assert "answer  [chain]" in out and "└─ chat m  [chat_model]" in out
+
+
+def test_run_keeps_an_existing_sitecustomize_working(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text("import os\nos.environ['USER_SITECUSTOMIZE_RAN'] = 'yes'\n")
+    code = ("import os, sys, spanchain.config as c; "
+            "print(os.environ.get('USER_SITECUSTOMIZE_RAN'), c.current_setup() is not None, sorted(c.current_setup().exporters))")
+    env = python_env(OTEL_TRACES_EXPORTER="spanchain_console")
+    env["PYTHONPATH"] = str(tmp_path) + ":" + env["PYTHONPATH"]
+    proc = subprocess.run(spanchain_cmd("run", "--", sys.executable, "-c", code), env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["yes", "True", "['spanchain_console']"]

@@ -224,3 +224,18 @@ def test_exit_flush_happens_while_thread_pools_still_work(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "cannot schedule new futures" not in proc.stderr
     assert [s["attributes"]["langchain.name"] for s in read_jsonl(out)] == ["exits_right_after"]
+
+
+def test_batching_follows_otel_bsp_variables(receiver):
+    run_child(
+        "import spanchain\nsetup = spanchain.configure()\n"
+        "from langchain_core.runnables import RunnableLambda\n"
+        "for i in range(5): RunnableLambda(lambda x: x, name=f'step{i}').invoke(i)",
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=receiver.url,
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE="2",
+        OTEL_BSP_SCHEDULE_DELAY="60000",
+    )
+    assert receiver.pipeline.flush(5)
+    assert len(receiver.mem.get_finished_spans()) == 6
+    assert receiver.stats.requests == 3  # 6 spans in batches of at most 2

@@ -225,3 +225,21 @@ def test_sigterm_drains_the_queue_into_the_exporters(tmp_path):
     assert proc.returncode == 0, output
     assert len(read_jsonl(out)) == 20
     assert "final: received 20 spans" in output
+
+
+def test_connections_past_the_limit_get_503_at_once(served):
+    import socket
+    import time
+
+    rx = served(max_connections=1, read_timeout_s=5)
+    slow = socket.create_connection(("127.0.0.1", rx.port))
+    try:  # a client that sends headers and then stalls holds the only slot
+        slow.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        status, headers, _ = post(rx.url, pb(make_spans([("x", {}, None)])))
+        assert status == 503 and "Retry-After" in headers and time.monotonic() - t0 < 2
+    finally:
+        slow.close()
+    # the stalled request times out and frees its slot; the receiver serves again
+    assert wait_until(lambda: post(rx.url, pb(make_spans([("y", {}, None)])))[0] == 200, 10)

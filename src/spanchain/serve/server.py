@@ -18,6 +18,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -31,6 +32,9 @@ _INVALID_ARGUMENT = 3
 _RESOURCE_EXHAUSTED = 8
 _UNAUTHENTICATED = 16
 _UNAVAILABLE = 14
+
+# How long the accept loop spends on a connection it refuses for being over the limit.
+BUSY_DRAIN_S = 0.5
 
 
 @dataclass
@@ -81,17 +85,28 @@ class _Server(ThreadingHTTPServer):
         # Bound the number of handler threads: past the limit, answer 503 on this thread.
         if not self._slots.acquire(blocking=False):
             self.receiver.stats.bump("overloaded", 1)
-            try:
-                request.sendall(
-                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: "
-                    + str(self.receiver.options.retry_after_s).encode()
-                    + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                )
-            except OSError:
-                pass
-            self.shutdown_request(request)
+            self._reject_busy(request)
             return
         super().process_request(request, client_address)
+
+    def _reject_busy(self, request) -> None:
+        """503 + Retry-After, then read what the client is still sending (briefly), so that it
+        gets the answer instead of a connection reset for writing into a closed socket."""
+        answer = (
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: "
+            + str(self.receiver.options.retry_after_s).encode()
+            + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        deadline = time.monotonic() + BUSY_DRAIN_S
+        try:
+            request.settimeout(BUSY_DRAIN_S)
+            request.sendall(answer)
+            request.shutdown(socket.SHUT_WR)
+            while time.monotonic() < deadline and request.recv(65536):
+                pass
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
     def process_request_thread(self, request, client_address):
         try:
