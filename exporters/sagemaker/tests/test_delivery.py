@@ -1,6 +1,7 @@
 """Delivery edge cases: late spans, durable spool replay, the benchmark command."""
 
 import json
+import time
 import uuid
 
 from sagemaker_testkit import TraceFactory, metric_summaries
@@ -65,3 +66,22 @@ def test_benchmark_reports_calls_per_thousand_spans(capsys):
     assert ops["CreateTrialComponent"] == round(1000 / 60, 1)  # one run for the whole session
     assert per_trace["per_1000_spans_by_operation"]["CreateTrialComponent"] == round(10 * 1000 / 60, 1)
     assert session["spans_per_s"] > 0
+
+
+def test_a_busy_exporter_still_releases_incomplete_traces(aws_env, sm):
+    """The base only ticks when idle; traces missing spans must still go out under load."""
+    experiment = f"busy-{uuid.uuid4().hex[:6]}"
+    exporter = SageMakerSpanExporter(
+        experiment_name=experiment, run_name="r", artifact_bucket="spans", trace_grace_s=0.2
+    )
+    factory = TraceFactory()
+    _, spans = factory.trace()
+    exporter.export([s for s in spans if s.name == "MyChain"])  # its child never arrives
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and exporter.undelivered():
+        exporter.export(factory.trace()[1])  # complete traces keep the writer busy
+        time.sleep(0.05)
+    assert exporter.undelivered() == 0
+    exporter.shutdown()
+    metrics = metric_summaries(sm.describe_trial_component(TrialComponentName=f"{experiment}-r"))
+    assert metrics["trace.spans"]["Min"] == 1  # the incomplete trace was written as it was

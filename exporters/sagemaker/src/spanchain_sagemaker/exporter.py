@@ -189,6 +189,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._ready: collections.deque[list[ReadableSpan]] = collections.deque()
         self._held: set[tuple[int, int]] = set()  # spans in the assembler or `_ready`
         self._tick_failures = 0
+        self._expired_at = 0.0
         self._partials: collections.OrderedDict[str, list[ReadableSpan]] = collections.OrderedDict()
         self._steps: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._next_step = 0
@@ -221,10 +222,10 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         return self.locations[-1] if self.locations else None
 
     def undelivered(self) -> int:
-        """Traces and files not yet written (0 after a successful force_flush)."""
+        """Spans queued or held and files not yet written (0 after a successful force_flush)."""
         with self._files_lock:
             files = len(self._pending_files)
-        return len(self._ready) + len(self._assembler) + files
+        return self._queued_spans + len(self._held) + files
 
     def dropped_total(self) -> int:
         """Spans and files given up on so far (queue full, retries exhausted, spool full)."""
@@ -301,11 +302,12 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             self._held.add(key)
             for group in self._assembler.add(span):
                 self._ready.append(self._rejoin(group))
+        self._expire_incomplete()
         self._deliver_ready()
+        self._write_summary_if_due()
 
     def _tick(self) -> None:
-        for group in self._assembler.expire():
-            self._ready.append(self._rejoin(group, keep_for_late_spans=True))
+        self._expire_incomplete(force=True)
         if self._ready:
             try:
                 self._deliver_ready()
@@ -318,6 +320,19 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
                     self._on_write_failed([], exc)
         if self.settings.run_per == RUN_PER_SESSION:
             self._upload_files()
+        self._write_summary_if_due()
+
+    def _expire_incomplete(self, force: bool = False) -> None:
+        """Release traces past their grace period; also from `_write`, since the base only
+        ticks when idle and a busy exporter would otherwise hold them until it is."""
+        now = time.monotonic()
+        if not force and now - self._expired_at < 1.0:
+            return
+        self._expired_at = now
+        for group in self._assembler.expire():
+            self._ready.append(self._rejoin(group, keep_for_late_spans=True))
+
+    def _write_summary_if_due(self) -> None:
         if self._store is not None and time.monotonic() - self._summary_written_at >= self._summary_interval_s:
             self._write_session_extras()
 
