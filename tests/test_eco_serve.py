@@ -111,6 +111,9 @@ def test_size_limits_answer_413(served):
     rx = served(max_request_bytes=2000, max_decompressed_bytes=50_000)
     status, _, body = post(rx.url, b"\0" * 5000)
     assert status == 413 and b"limit is 2000" in body
+    # a body far over the limit still gets the answer, not a reset while it is being sent
+    status, _, body = post(rx.url, b"\0" * 3_000_000)
+    assert status == 413 and b"limit is 2000" in body
     bomb = gzip.compress(b"\0" * 1_000_000)
     assert len(bomb) < 2000
     status, _, body = post(rx.url, bomb, headers={"Content-Encoding": "gzip"})

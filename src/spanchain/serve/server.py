@@ -33,8 +33,9 @@ _RESOURCE_EXHAUSTED = 8
 _UNAUTHENTICATED = 16
 _UNAVAILABLE = 14
 
-# How long the accept loop spends on a connection it refuses for being over the limit.
+# How long we keep reading from a connection we refused before closing it, and how much.
 BUSY_DRAIN_S = 0.5
+DISCARD_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -158,6 +159,30 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200 if health["status"] == "ok" else 503, body, "application/json")
 
     def do_POST(self) -> None:
+        try:
+            self._unread = max(0, int(self.headers.get("Content-Length") or 0))
+        except ValueError:
+            self._unread = 0
+        self._post()
+        if self.close_connection and self._unread:
+            self._discard_unread()
+
+    def _discard_unread(self) -> None:
+        """After refusing a request without reading its body: read (and drop) a bounded part of it,
+        so a client still sending gets our answer rather than a reset connection."""
+        deadline = time.monotonic() + BUSY_DRAIN_S
+        left = min(self._unread, DISCARD_MAX_BYTES)
+        try:
+            self.connection.settimeout(BUSY_DRAIN_S)
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except (OSError, ValueError):
+            pass
+
+    def _post(self) -> None:
         receiver = self.server.receiver
         stats = receiver.stats
         options = receiver.options
@@ -199,6 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             body = self.rfile.read(length)
+            self._unread = 0
         except (socket.timeout, OSError):
             self.close_connection = True
             return
