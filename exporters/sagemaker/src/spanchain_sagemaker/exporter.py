@@ -20,7 +20,6 @@ import collections
 import concurrent.futures
 import datetime as dt
 import itertools
-import json
 import logging
 import threading
 import time
@@ -31,7 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain.exporting import BackgroundSpanExporter
 from spanchain.logonce import LogOnce
-from spanchain.traces import TraceAssembler, trace_summary, trace_to_json
+from spanchain.traces import TraceAssembler, trace_to_json
 
 from spanchain_sagemaker import names
 from spanchain_sagemaker.config import (
@@ -41,6 +40,8 @@ from spanchain_sagemaker.config import (
     Settings,
     default_session_run_name,
 )
+from spanchain_sagemaker.sdk_objects import is_emulated, read_user_run, run_session, session_parts
+from spanchain_sagemaker.summary import SessionSummary
 from spanchain_sagemaker.translate import (
     ParameterSet,
     TraceFacts,
@@ -59,7 +60,6 @@ INPUT_FILES_ARTIFACT = "spanchain-input-files"  # the same for files added with 
 _MAX_PENDING_FILE_BYTES = 64 * 1024 * 1024
 _MAX_REMEMBERED_STEPS = 100_000
 _MAX_PARTIAL_TRACES = 256
-_MAX_SUMMARY_TRACES = 1_000
 
 _BASE_OPTIONS = (
     "max_queue_spans",
@@ -175,8 +175,8 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._user_run_fields: dict | None = None
         if run is not None:
             try:
-                self._user_run_fields = _read_user_run(run, settings)
-                self._sagemaker_session = sagemaker_session or _run_session(run)
+                self._user_run_fields = read_user_run(run, settings)
+                self._sagemaker_session = sagemaker_session or run_session(run)
                 settings.run_per = RUN_PER_SESSION  # a given run holds every trace
             except Exception as exc:
                 # Not a SageMaker Run: keep the app running and write to a run of our own.
@@ -200,7 +200,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._artifacts_sent: dict | None = None
         self._session_started = False
         self._session_end_ns = 0
-        self._summary = _SessionSummary()
+        self._summary = SessionSummary()
         self._summary_written_at = 0.0
         self.locations: collections.deque[RunLocation] = collections.deque(maxlen=100)
         self._files_lock = threading.Lock()
@@ -407,7 +407,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             from spanchain_sagemaker.aws import AwsApi, ClientSettings, build_clients
             from spanchain_sagemaker.store import ExperimentsStore
 
-            boto_session, endpoints = _session_parts(self._sagemaker_session, self._boto_session)
+            boto_session, endpoints = session_parts(self._sagemaker_session, self._boto_session)
             clients = build_clients(
                 boto_session, endpoints, ClientSettings(max_attempts=self._max_attempts)
             )
@@ -420,7 +420,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             self._store = ExperimentsStore(
                 self._api,
                 create_bucket=self._create_bucket,
-                retag_runs=_is_emulated(clients["sagemaker"]),
+                retag_runs=is_emulated(clients["sagemaker"]),
             )
         return self._store
 
@@ -642,121 +642,3 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             store.update_run(ref, **fields)  # existed (retry, replay): bring it up to date
         store.put_metrics(ref, trace_metrics(spans, step=0))
         self.locations.append(self._location(ref, summary=False))  # deque.append: thread-safe
-
-
-class _SessionSummary:
-    """Totals over a session run's traces plus the most recent traces, for summary.json."""
-
-    def __init__(self) -> None:
-        self.traces = 0
-        self.spans = 0
-        self.totals: collections.Counter[str] = collections.Counter()
-        self.counters: collections.Counter[str] = collections.Counter()
-        self.recent: collections.OrderedDict[str, dict] = collections.OrderedDict()
-        self.dirty = False
-
-    def add(self, facts: TraceFacts, step: int, uri: str, spans) -> None:
-        summary = trace_summary(spans)
-        if facts.key not in self.recent:
-            self.traces += 1
-        else:
-            self.recent.pop(facts.key)  # a re-sent trace replaces its entry, counted once
-        self.recent[facts.key] = {
-            "key": facts.key,
-            "trace_id": facts.trace_id,
-            "step": step,
-            "root": facts.root_name,
-            "status": "error" if facts.failed else "ok",
-            "start_time_ns": facts.start_ns,
-            "end_time_ns": facts.end_ns,
-            "spans": facts.span_count,
-            "input_tokens": summary["input_tokens"],
-            "output_tokens": summary["output_tokens"],
-            "uri": uri,
-        }
-        while len(self.recent) > _MAX_SUMMARY_TRACES:
-            self.recent.popitem(last=False)
-        self.spans += facts.span_count
-        for name in ("input_tokens", "output_tokens", "total_tokens", "errors"):
-            self.totals[name] += summary[name]
-        self.counters.update(summary["counters"])
-        self.dirty = True
-
-    def document(self, ref, run_per: str, params: ParameterSet | None) -> bytes:
-        doc = {
-            "experiment": ref.experiment,
-            "run": ref.run,
-            "trial_component": ref.trial_component,
-            "run_per": run_per,
-            "traces": self.traces,
-            "spans": self.spans,
-            "totals": dict(self.totals),
-            "counters": dict(self.counters),
-            "parameters": {k: v for k, v in (params.raw() if params else {}).items()},
-            "recent_traces": list(self.recent.values()),
-        }
-        return json.dumps(doc, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
-
-
-# --- reading a user's SageMaker objects (attributes only; no SDK calls) ---------------------
-
-
-def _run_session(run: Any):
-    component = getattr(run, "_trial_component", None)
-    return getattr(component, "sagemaker_session", None) or getattr(run, "sagemaker_session", None)
-
-
-def _read_user_run(run: Any, settings: Settings) -> dict:
-    """RunRef fields of a user's Run; "bucket" may be None (resolved on the writer thread)."""
-    component = getattr(run, "_trial_component", None)
-    experiment = str(getattr(run, "experiment_name"))
-    run_name = str(getattr(run, "run_name", "") or "")
-    tc_name = getattr(component, "trial_component_name", None) or f"{experiment}-{run_name}"
-    trial = getattr(run, "run_group_name", None) or names.trial_name(experiment)
-    uploader = getattr(run, "_artifact_uploader", None)
-    bucket = settings.bucket or getattr(uploader, "artifact_bucket", None)
-    if not bucket:
-        session = _run_session(run)
-        bucket = getattr(session, "_default_bucket", None) or getattr(
-            session, "_default_bucket_name_override", None
-        )
-    prefix = getattr(uploader, "artifact_prefix", None)
-    if prefix is not None and not settings.prefix_explicit:
-        settings.prefix = names.s3_prefix(prefix)
-    settings.experiment = experiment
-    return {
-        "experiment": experiment,
-        "run": run_name,
-        "trial_component": str(tc_name),
-        "trial": str(trial),
-        "bucket": bucket or None,
-    }
-
-
-def _session_parts(sagemaker_session: Any, boto_session: Any):
-    """(boto3 Session, {service: endpoint}) from a SageMaker SDK Session, read by attribute."""
-    endpoints: dict[str, str] = {}
-    if sagemaker_session is None:
-        return boto_session, endpoints
-    boto_session = boto_session or getattr(sagemaker_session, "boto_session", None)
-    for service, attribute in (
-        ("sagemaker", "sagemaker_client"),
-        ("sagemaker-metrics", "sagemaker_metrics_client"),
-        ("s3", "s3_client"),
-    ):
-        client = getattr(sagemaker_session, attribute, None)
-        url = getattr(getattr(client, "meta", None), "endpoint_url", None)
-        if url:
-            endpoints[service] = url
-    # One custom endpoint (an emulator) serves every service; never let STS go elsewhere.
-    custom = [u for u in endpoints.values() if "amazonaws.com" not in u]
-    if custom:
-        for service in ("sagemaker", "sagemaker-metrics", "s3", "sts"):
-            if "amazonaws.com" in endpoints.get(service, "amazonaws.com"):
-                endpoints[service] = custom[0]
-    return boto_session, endpoints
-
-
-def _is_emulated(client) -> bool:
-    url = getattr(client.meta, "endpoint_url", "") or ""
-    return "amazonaws.com" not in url and "amazonaws.com.cn" not in url
