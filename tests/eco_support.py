@@ -12,6 +12,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -89,6 +91,20 @@ def make_spans(specs, resource_attrs=None) -> list[ReadableSpan]:
     for span in reversed(live):
         span.end()
     return list(mem.get_finished_spans())
+
+
+@pytest.fixture
+def receiver():
+    """A real OTLP/HTTP receiver (spanchain serve's, no translation) on a free port; what it
+    receives is in `.mem`. Import it into a test module to use it as a fixture."""
+    from spanchain.serve.app import start
+    from spanchain.serve.server import ServeOptions
+
+    mem = InMemorySpanExporter()
+    rx = start({"mem": mem}, ServeOptions(port=0), translate=False)
+    rx.mem = mem
+    yield rx
+    rx.stop(5)
 
 
 def rotel_binary() -> str:

@@ -15,19 +15,8 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from spanchain import semconv as sc
 from spanchain.config import ConfigError, configure, resolve_sampler
 from spanchain.routing import ContentStrippingExporter, strip_content
-from spanchain.serve.app import start
-from spanchain.serve.server import ServeOptions
 
-from eco_support import make_spans, python_env, read_jsonl
-
-
-@pytest.fixture
-def receiver():
-    mem = InMemorySpanExporter()
-    rx = start({"mem": mem}, ServeOptions(port=0), translate=False)
-    rx.mem = mem
-    yield rx
-    rx.stop(5)
+from eco_support import make_spans, python_env, read_jsonl, receiver  # noqa: F401 - fixture
 
 
 CHILD = """

@@ -7,24 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from spanchain import semconv as sc
-from spanchain.serve.app import start
-from spanchain.serve.server import ServeOptions
 
-from eco_support import EXAMPLE_APP, python_env, rotel_collector, spanchain_cmd
+from eco_support import EXAMPLE_APP, python_env, receiver, rotel_collector, spanchain_cmd  # noqa: F401 - fixture
 
 OTEL_INSTRUMENT = str(pathlib.Path(sys.executable).parent / "opentelemetry-instrument")
-
-
-@pytest.fixture
-def receiver():
-    mem = InMemorySpanExporter()
-    rx = start({"mem": mem}, ServeOptions(port=0), translate=False)
-    rx.mem = mem
-    yield rx
-    rx.stop(5)
 
 
 def _run_app(launcher, endpoint, **env):
