@@ -171,3 +171,35 @@ def test_flush_tracker_reports_failure_without_raising_when_sagemaker_is_gone(aw
     assert cb.flush_tracker(timeout_s=10) is False  # told, not raised
     assert cb.metrics["chain_starts"] == 0
     cb.exporter.shutdown()
+
+
+def test_one_handler_shared_by_threads_counts_and_records_every_run(session, sm, s3):
+    """The seed's counters raced (unlocked `+=`) and its file names collided across threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from langchain_core.language_models import FakeListLLM
+    from langchain_core.prompts import PromptTemplate
+    from sagemaker.core.experiments.run import Run
+
+    experiment = f"threads-{uuid.uuid4().hex[:6]}"
+    with Run(experiment_name=experiment, run_name="shared", sagemaker_session=session) as run:
+        cb = SageMakerCallbackHandler(run)
+
+        def one_call(i):
+            chain = PromptTemplate.from_template("Q{i}") | FakeListLLM(responses=[f"A{i}"])
+            return chain.invoke({"i": i}, config={"callbacks": [cb]})
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(one_call, range(40)))
+        live = dict(cb.metrics)
+        assert cb.flush_tracker()
+        tc = run._trial_component.trial_component_name
+
+    assert answers == [f"A{i}" for i in range(40)]
+    assert live["llm_starts"] == live["llm_ends"] == 40
+    assert live["chain_starts"] == 80  # the sequence + the prompt template, per call
+    described = sm.describe_trial_component(TrialComponentName=tc)
+    assert metric_summaries(described)["llm_calls"]["Count"] == 40  # one step per trace
+    documents = trace_documents(s3, described)
+    assert len(documents) == 40
+    assert sorted(d["summary"]["span_count"] for d in documents) == [3] * 40
