@@ -7,7 +7,8 @@ serialized unless the span records and content capture is on.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from spanchain import semconv as sc
 from spanchain.serialize import to_json
