@@ -538,11 +538,17 @@ def _trimmed_mean(values: Sequence[float], cut: float) -> float:
 
 
 def run_benchmark(
-    rounds: int, scale: float, peers: bool, seed: int, progress: Callable[[str], None], clock: str = "cpu"
+    rounds: int,
+    scale: float,
+    peers: bool,
+    seed: int,
+    progress: Callable[[str], None],
+    clock: str = "cpu",
+    only: Optional[Sequence[str]] = None,
 ) -> dict:
     os.environ.setdefault(CONTENT_ENV, "SPAN_ONLY")
     provider, exporter = _pipeline()
-    workloads = _build_workloads()
+    workloads = [w for w in _build_workloads() if not only or w.key in only]
     for w in workloads:
         w.batch = max(1, round(w.batch * scale))
     variants = build_variants(provider, peers)
@@ -676,6 +682,11 @@ SHORT = {
 }
 
 
+def _x(ratio: float) -> str:
+    """A ratio for the table; n/a when the reference overhead is not above zero (noise)."""
+    return f"{ratio:.2f}" if ratio == ratio and ratio not in (float("inf"), float("-inf")) else "n/a"
+
+
 def format_table(results: dict) -> str:
     clock = results["clock"]
     other = "wall" if clock == "cpu" else "cpu"
@@ -715,8 +726,8 @@ def format_table(results: dict) -> str:
             c = w["census"][var["key"]]
             spread = f"[{o['p25']:.1f} .. {o['p75']:.1f}]"
             add(
-                f"  {name:<22}{o['median']:>10.1f}  {spread:<20}{r['ratio_floor']['of_medians']:>8.2f}"
-                f"{r['ratio_noop']['of_medians']:>9.2f}{c['spans']:>7}{c['attributes']:>7}{c['events']:>7}"
+                f"  {name:<22}{o['median']:>10.1f}  {spread:<20}{_x(r['ratio_floor']['of_medians']):>8}"
+                f"{_x(r['ratio_noop']['of_medians']):>9}{c['spans']:>7}{c['attributes']:>7}{c['events']:>7}"
             )
         t = w["target"]
         ref = t["reference"]
@@ -724,8 +735,8 @@ def format_table(results: dict) -> str:
         alt = w["clocks"][other]["variants"]["spanchain"][f"ratio_{ref}"]["of_medians"]
         ref_name = "floor" if ref == "floor" else "no-op"
         add(
-            f"  target: spanchain <= {t['limit']}x the {ref_name} handler's overhead: {t['ratio']:.2f}x "
-            f"(per-round ratios [{sc_ratio['p25']:.2f} .. {sc_ratio['p75']:.2f}]; {other} clock {alt:.2f}x) "
+            f"  target: spanchain <= {t['limit']}x the {ref_name} handler's overhead: {_x(t['ratio'])}x "
+            f"(per-round ratios [{_x(sc_ratio['p25'])} .. {_x(sc_ratio['p75'])}]; {other} clock {_x(alt)}x) "
             f"-> {'PASS' if t['pass'] else 'FAIL'}"
         )
         add("")
@@ -759,6 +770,11 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         help="what the table and targets use: process CPU time (default; robust to other load) or wall time; "
         "the other clock's ratio is shown too",
     )
+    parser.add_argument(
+        "--workloads",
+        default="",
+        help=f"comma-separated subset of {','.join(TARGETS)} (default: all)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed for the per-round variant order")
     parser.add_argument(
         "--json",
@@ -779,7 +795,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     def progress(message: str) -> None:
         print(f"[bench core] {message}", file=sys.stderr, flush=True)
 
-    results = run_benchmark(max(1, rounds), scale, not args.no_peers, args.seed, progress, args.clock)
+    only = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = sorted(set(only) - set(TARGETS))
+    if unknown:
+        print(f"spanchain bench core: unknown workload(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    results = run_benchmark(max(1, rounds), scale, not args.no_peers, args.seed, progress, args.clock, only)
     if args.json == "-":
         json.dump(results, sys.stdout, indent=1)
         print()
