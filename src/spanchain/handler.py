@@ -41,6 +41,7 @@ _CONTROL_FLOW_EXCEPTIONS = frozenset(
     {"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"}
 )
 _LLM_TYPES = ("llm", "chat_model")
+_NOT_STREAMING: tuple[Any, Optional[RunState]] = (None, None)
 
 
 def _guarded(method: Callable) -> Callable:
@@ -92,6 +93,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
 
     run_inline = True
     raise_error = False
+    _streaming: tuple[Any, Optional[RunState]] = (None, None)  # (run_id, state) of the last chunk's run
 
     def __init__(
         self,
@@ -124,6 +126,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         self._attach = bool(attach_context)
         self._metrics = GenAIMetrics(meter_provider)
         self._log = LogOnce(logger)
+        self._streaming = _NOT_STREAMING
 
     # --- introspection -------------------------------------------------------------------
     @property
@@ -232,6 +235,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         error: Optional[BaseException] = None,
     ) -> Optional[RunState]:
         state = self._registry.pop(run_id)
+        if state is not None and self._streaming[1] is state:
+            self._streaming = _NOT_STREAMING
         if state is None:
             self._log.warning(
                 "end-unknown-run",
@@ -295,6 +300,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
     def _abandon(self, states: Sequence[tuple[RunState, str]]) -> None:
         # Newest first: attachments made in one context then come off in LIFO order.
         for state, reason in reversed(states):
+            if self._streaming[1] is state:
+                self._streaming = _NOT_STREAMING
             try:
                 if state.attachment is not None:
                     state.attachment.release()
@@ -470,10 +477,15 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
 
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
         # Hot path (once per streamed chunk): O(1), no span calls except on the first chunk.
+        # The run streaming now is remembered by identity: LangChain passes the same UUID object
+        # for every chunk, and a registry lookup would hash it in Python (UUID.__hash__) each time.
         try:
-            state = self._registry.get(run_id)
-            if state is None:
-                return
+            last_id, state = self._streaming
+            if state is None or run_id is not last_id:
+                state = self._registry.get(run_id)
+                if state is None:
+                    return
+                self._streaming = (run_id, state)
             state.chunks += 1
             if state.first_chunk_at is None:
                 state.first_chunk_at = time.monotonic()
