@@ -6,6 +6,7 @@ handler pays nothing for them.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Optional
 
 from spanchain import semconv as sc
@@ -16,21 +17,29 @@ _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 
 _MODEL_OPERATIONS = (sc.OP_CHAT, sc.OP_TEXT_COMPLETION)
 
 
+_RECHECK_S = 5.0  # how often to look for a MeterProvider set after the handler was made
+
+
 class GenAIMetrics:
     def __init__(self, meter_provider: Any = None) -> None:
         self._explicit = meter_provider
         self._ready = False
+        self._next_check = 0.0
         self._duration = self._tokens = self._ttfc = None
 
     def _instruments(self) -> bool:
         if self._ready:
-            return self._duration is not None
+            return True
+        now = time.monotonic()
+        if now < self._next_check:
+            return False  # checked recently: no provider, and this runs once per LangChain run
+        self._next_check = now + _RECHECK_S
         from opentelemetry import metrics
         from opentelemetry.metrics import _internal as metrics_internal
 
         provider = self._explicit or metrics.get_meter_provider()
         if isinstance(provider, metrics_internal._ProxyMeterProvider):
-            return False  # nothing configured yet; look again next time
+            return False  # nothing configured yet
         meter = metrics.get_meter(sc.INSTRUMENTATION_SCOPE, __version__, meter_provider=provider)
         self._duration = meter.create_histogram(
             "gen_ai.client.operation.duration",
