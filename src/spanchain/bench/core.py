@@ -444,7 +444,15 @@ def _is_wrapper(value: Any) -> bool:
         return False
 
 
-def build_variants(provider: Any, peers: bool = True) -> list[Variant]:
+# --breakdown: spanchain with one feature off at a time, to see what each costs in place.
+BREAKDOWN = {
+    "sc_no_redact": ("spanchain, redact_secrets off", {"redact_secrets": False}),
+    "sc_no_content": ("spanchain, capture_content off", {"capture_content": False}),
+    "sc_no_attach": ("spanchain, attach_context off", {"attach_context": False}),
+}
+
+
+def build_variants(provider: Any, peers: bool = True, breakdown: bool = False) -> list[Variant]:
     from spanchain.handler import OpenTelemetryCallbackHandler
 
     variants = [
@@ -453,6 +461,11 @@ def build_variants(provider: Any, peers: bool = True) -> list[Variant]:
         Variant("floor", "floor handler (1 bare span per run)", [_floor_handler(provider)]),
         Variant("spanchain", "spanchain (defaults: content on)", [OpenTelemetryCallbackHandler(tracer_provider=provider)]),
     ]
+    if breakdown:
+        variants += [
+            Variant(key, label, [OpenTelemetryCallbackHandler(tracer_provider=provider, **options)])
+            for key, (label, options) in BREAKDOWN.items()
+        ]
     if peers:
         variants += [_otel_genai(provider), _openllmetry(provider), _openinference(provider)]
     return variants
@@ -573,13 +586,14 @@ def run_benchmark(
     progress: Callable[[str], None],
     clock: str = "cpu",
     only: Optional[Sequence[str]] = None,
+    breakdown: bool = False,
 ) -> dict:
     os.environ.setdefault(CONTENT_ENV, "SPAN_ONLY")
     provider, exporter = _pipeline()
     workloads = [w for w in _build_workloads() if not only or w.key in only]
     for w in workloads:
         w.batch = max(1, round(w.batch * scale))
-    variants = build_variants(provider, peers)
+    variants = build_variants(provider, peers, breakdown)
     warnings.filterwarnings("ignore")  # after the imports: peers' deprecation warnings flood stderr
     active = [v for v in variants if not v.missing]
     loop = asyncio.new_event_loop()
@@ -707,6 +721,9 @@ SHORT = {
     "otel_genai": "otel genai-langchain",
     "openllmetry": "openllmetry",
     "openinference": "openinference",
+    "sc_no_redact": "  sc: no secret redact",
+    "sc_no_content": "  sc: no content",
+    "sc_no_attach": "  sc: no context attach",
 }
 
 
@@ -792,6 +809,11 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a few seconds: 3 rounds, small batches (a smoke test)")
     parser.add_argument("--no-peers", action="store_true", help="leave the peer instrumentations out")
     parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also run spanchain with secret redaction, content capture or context attach off (one at a time)",
+    )
+    parser.add_argument(
         "--clock",
         choices=sorted(CLOCKS),
         default="cpu",
@@ -828,7 +850,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         print(f"spanchain bench core: unknown workload(s) {', '.join(unknown)}", file=sys.stderr)
         return 2
-    results = run_benchmark(max(1, rounds), scale, not args.no_peers, args.seed, progress, args.clock, only)
+    results = run_benchmark(max(1, rounds), scale, not args.no_peers, args.seed, progress, args.clock, only, args.breakdown)
     if args.json == "-":
         json.dump(results, sys.stdout, indent=1)
         print()
