@@ -192,20 +192,28 @@ def resolve_exporters(exporters: ExporterSpec | Sequence[ExporterSpec] | Mapping
     if isinstance(exporters, (str, SpanExporter)):
         exporters = [exporters] if isinstance(exporters, SpanExporter) else split_names(exporters)
     built: dict[str, SpanExporter] = {}
-    for spec in exporters:
-        if isinstance(spec, SpanExporter):
-            name = exporter_name(spec)
-            key, n = name, 2
-            while key in built:
-                key, n = f"{name}#{n}", n + 1
-            built[key] = spec
-            continue
-        for name in split_names(str(spec)):
-            if name.lower() == "none":
+    made_here: list[SpanExporter] = []
+    try:
+        for spec in exporters:
+            if isinstance(spec, SpanExporter):
+                name = exporter_name(spec)
+                key, n = name, 2
+                while key in built:
+                    key, n = f"{name}#{n}", n + 1
+                built[key] = spec
                 continue
-            if name in built:
-                continue
-            built[name] = build_exporter(name)
+            for name in split_names(str(spec)):
+                if name.lower() == "none" or name in built:
+                    continue
+                built[name] = build_exporter(name)
+                made_here.append(built[name])
+    except Exception:
+        for exporter in made_here:  # do not leave writer threads or open repos behind
+            try:
+                exporter.shutdown()
+            except Exception:
+                pass
+        raise
     return built
 
 
