@@ -210,6 +210,27 @@ def token_usage(span: ReadableSpan) -> tuple[int, int]:
     )
 
 
+# Which of the seed handlers' counters each LangChain callback bumps, besides "step" (bumped by
+# every callback). Drop-in handlers count live with this table; `seed_counters` derives the same
+# numbers from finished spans. As in `seed_counters`, an agent action is not a tool start.
+SEED_CALLBACK_COUNTERS: dict[str, tuple[str, ...]] = {
+    "on_llm_start": ("llm_starts", "starts"),
+    "on_chat_model_start": ("llm_starts", "starts"),
+    "on_llm_new_token": ("llm_streams",),
+    "on_llm_end": ("llm_ends", "ends"),
+    "on_llm_error": ("errors",),
+    "on_chain_start": ("chain_starts", "starts"),
+    "on_chain_end": ("chain_ends", "ends"),
+    "on_chain_error": ("errors",),
+    "on_tool_start": ("tool_starts", "starts"),
+    "on_tool_end": ("tool_ends", "ends"),
+    "on_tool_error": ("errors",),
+    "on_text": ("text_ctr",),
+    "on_agent_action": ("starts",),
+    "on_agent_finish": ("agent_ends", "ends"),
+}
+
+
 def seed_counters(spans: Iterable[ReadableSpan]) -> dict[str, int]:
     """The 13 counters of langchain_community's handlers, computed from finished spans.
 

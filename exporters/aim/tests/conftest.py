@@ -4,6 +4,8 @@ Creating an Aim repo costs seconds (SQLite migrations), so tests share one and t
 apart by the hashes their exporter reports.
 """
 
+import gc
+
 import pytest
 
 from spanchain_aim.testing import AimServer
@@ -22,4 +24,14 @@ def aim_repo(tmp_path_factory):
 def aim_server(tmp_path_factory):
     server = AimServer(tmp_path_factory.mktemp("aim-server") / "repo").start()
     yield server
+    gc.collect()  # Aim's remote objects release themselves on the server while it still runs
+    server.stop()
+
+
+@pytest.fixture
+def fresh_aim_server(tmp_path):
+    """A server of its own, for tests that pause or kill it."""
+    server = AimServer(tmp_path / "repo").start()
+    yield server
+    gc.collect()  # Aim's remote objects release themselves on the server while it still runs
     server.stop()

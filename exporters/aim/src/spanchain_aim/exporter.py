@@ -14,6 +14,7 @@ or a late span of an already written trace rewrites the same points.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -125,14 +126,16 @@ class AimSpanExporter(BackgroundSpanExporter):
         """Set user params on the session run (sanitized; secret-looking keys redacted)."""
         return self.call_on_writer(lambda: self._session_writer(None).set_params(params) or True, timeout_s) is True
 
-    def start_new_session_run(self, timeout_s: float = 10.0, *, experiment: str | None = None,
-                              system_tracking_interval: Any = None, log_system_params: bool | None = None,
-                              open_now: bool = True) -> str | None:
+    def start_new_session_run(self, timeout_s: float = 10.0, *, repo: str | None = None,
+                              experiment: str | None = None, system_tracking_interval: Any = None,
+                              log_system_params: bool | None = None, open_now: bool = True) -> str | None:
         """Close the session run; later spans go to a new one with these settings."""
 
         def rotate():
             self._write_all_pending()
             self._close_session()
+            if repo and repo != self.config.repo:
+                self.config = dataclasses.replace(self.config, repo=str(repo))
             if experiment is not None or system_tracking_interval is not None or log_system_params is not None:
                 self._session_overrides = dict(experiment=experiment, system_tracking_interval=system_tracking_interval,
                                                log_system_params=log_system_params)

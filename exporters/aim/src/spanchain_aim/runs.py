@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import collections
 import logging
+import socket
 import threading
 from typing import Any, Iterable, Mapping
 
@@ -30,6 +31,8 @@ def open_aim_run(config: AimExporterConfig, experiment: str, run_hash: str | Non
     Aim's defaults patch sys.stdout/sys.stderr (terminal capture) and start a resource
     thread; an exporter must do neither unless the user asked for it.
     """
+    if config.is_remote:
+        ensure_server_reachable(config.repo)
     import aim
 
     interval = config.system_tracking_interval if system_tracking_interval is None else system_tracking_interval
@@ -49,6 +52,24 @@ def open_aim_run(config: AimExporterConfig, experiment: str, run_hash: str | Non
 
         run["__system_params"] = system_params()
     return run
+
+
+_PROBE_TIMEOUT_S = 3.0
+
+
+def ensure_server_reachable(uri: str) -> None:
+    """Fail fast, without Aim, when nothing listens at an aim:// address.
+
+    A failed `aim.Run(repo="aim://...")` leaves objects behind whose finalizers call the server
+    again when the garbage collector runs, raising inside whatever the app does at that moment.
+    """
+    address = uri[len("aim://"):].split("/", 1)[0]
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=_PROBE_TIMEOUT_S):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(f"aim server {uri} is not reachable: {exc}") from None
 
 
 _exit_guard_lock = threading.Lock()

@@ -48,10 +48,7 @@ class AimServer:
         return f"aim://127.0.0.1:{self.port}"
 
     def start(self) -> "AimServer":
-        self.repo.mkdir(parents=True, exist_ok=True)
-        if not (self.repo / ".aim").exists():
-            subprocess.run([*_aim_cli(), "init", "--repo", str(self.repo)], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        self.repo.mkdir(parents=True, exist_ok=True)  # `--yes` lets the server init the repo
         log = open(self.log_path, "ab")
         env = {**os.environ, "AIM_LOG_LEVEL": "error"}
         self.process = subprocess.Popen(

@@ -1,0 +1,104 @@
+"""aim:// against a real `aim server` on loopback: the same read-back, and no hangs when it fails."""
+
+import subprocess
+import sys
+import textwrap
+import time
+
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from spanchain import semconv as sc
+from spanchain_aim import AimSpanExporter
+from spanchain_aim.readback import read_runs
+from spanchain_aim.synthetic import agent_spans
+from spanchain_aim.testing import free_port
+
+
+def test_remote_session_and_trace_runs_read_back_from_the_servers_repo(aim_server):
+    spans = agent_spans(2, service="remote-svc")
+    session = AimSpanExporter(repo=aim_server.uri, experiment="remote-session")
+    session.export(spans)
+    assert session.force_flush(60_000)
+    session.shutdown()
+    per_trace = AimSpanExporter(repo=aim_server.uri, run_per="trace")
+    per_trace.export(spans)
+    assert per_trace.force_flush(60_000)
+    per_trace.shutdown()
+
+    (run,) = read_runs(str(aim_server.repo), session.run_hashes)
+    assert run.experiment == "remote-session"
+    assert run.texts_of("tool.output", run_type="tool", name="calculator") == ["2", "3"]
+    llm = min((s for s in spans if s.attributes.get(sc.GEN_AI_INPUT_MESSAGES)), key=lambda s: s.start_time)
+    assert run.text_steps("llm.input")[0] == (llm.start_time // 1000, "[user]\nWhat is 0 + 2?")
+    assert run.metric_values("trace.tokens.total") == [54.0, 55.0]
+    assert run.params["models"]["fake-gpt"]["max_tokens"] == 256
+
+    runs = read_runs(str(aim_server.repo), per_trace.run_hashes)
+    assert len(runs) == 2
+    assert sorted(r.texts_of("chain.output")[0] for r in runs) == ["The answer is 2.", "The answer is 3."]
+    assert all(r.experiment == "remote-svc" and r.params["trace"]["root_name"] == "calc_agent" for r in runs)
+
+
+def test_server_that_is_down_costs_a_bounded_failure_not_a_hang(caplog):
+    exporter = AimSpanExporter(repo=f"aim://127.0.0.1:{free_port()}", retry_attempts=2,
+                               shutdown_timeout_s=5)
+    spans = agent_spans(1)
+    t0 = time.monotonic()
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    exporter.force_flush(20_000)
+    exporter.force_flush(20_000)
+    exporter.shutdown()
+    assert time.monotonic() - t0 < 15
+    assert exporter.stats.dropped_after_retries == len(spans)
+    assert any("is not reachable" in r.getMessage() for r in caplog.records)
+
+
+def test_hung_server_does_not_hold_shutdown_past_its_timeout(fresh_aim_server):
+    exporter = AimSpanExporter(repo=fresh_aim_server.uri, shutdown_timeout_s=2)
+    exporter.export(agent_spans(1))
+    assert exporter.force_flush(60_000)
+    fresh_aim_server.pause()  # accepts connections, never answers
+    try:
+        exporter.export(agent_spans(1))
+        t0 = time.monotonic()
+        exporter.shutdown()  # closing the run waits on the server forever inside Aim
+        assert time.monotonic() - t0 < 4
+    finally:
+        fresh_aim_server.resume()
+    exporter._thread.join(30)  # the close Aim was stuck in completes once the server answers
+
+
+_APP = textwrap.dedent("""
+    import sys, time
+    from spanchain_aim import AimSpanExporter
+    from spanchain_aim.synthetic import agent_spans
+    exporter = AimSpanExporter(repo=sys.argv[1], shutdown_timeout_s=2)
+    exporter.export(agent_spans(1))
+    assert exporter.force_flush(60_000)
+    print("written", flush=True)
+    sys.stdin.readline()  # the test kills the server now
+    exporter.export(agent_spans(1))
+    exporter.force_flush(3_000)
+    t0 = time.monotonic()
+    exporter.shutdown()
+    print(f"shutdown {time.monotonic() - t0:.2f}", flush=True)
+""")
+
+
+def test_app_exits_promptly_after_the_server_died(fresh_aim_server):
+    app = subprocess.Popen([sys.executable, "-c", _APP, fresh_aim_server.uri], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert app.stdout.readline().strip() == "written"
+        fresh_aim_server.kill()
+        t0 = time.monotonic()
+        app.stdin.write("go\n")
+        app.stdin.flush()
+        app.wait(timeout=40)  # Aim alone would wait forever at exit (its cleanup never finishes)
+        elapsed = time.monotonic() - t0
+        out = app.stdout.read()
+        assert app.returncode == 0 and "shutdown" in out, out
+        assert elapsed < 30
+    finally:
+        if app.poll() is None:
+            app.kill()
