@@ -238,3 +238,12 @@ def test_something_that_is_not_a_run_falls_back_to_our_own_run(aws_env, sm):
     assert exporter.force_flush(20_000)
     exporter.shutdown()
     assert sm.describe_trial_component(TrialComponentName=f"{experiment}-fallback")["Status"]["PrimaryStatus"] == "Completed"
+
+
+def test_location_lines_for_the_demo():
+    from spanchain_sagemaker.exporter import RunLocation
+
+    where = RunLocation("exp", "run", "exp-run", "Default-Run-Group-exp", "s3://b/p/exp-run/", "s3://b/p/exp-run/traces/", "s3://b/p/exp-run/summary.json")
+    text = "\n".join(where.describe())
+    for part in ("exp-run", "Default-Run-Group-exp", "s3://b/p/exp-run/traces/", "summary.json"):
+        assert part in text

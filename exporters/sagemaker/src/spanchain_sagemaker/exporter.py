@@ -90,6 +90,17 @@ class RunLocation:
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
+    def describe(self) -> list[str]:
+        """Readable lines for a terminal (the demo and `spanchain serve` print these)."""
+        lines = [
+            f"experiment: {self.experiment}  run: {self.run}",
+            f"trial component: {self.trial_component}  run group (trial): {self.trial}",
+            f"S3: {self.s3_root}  (one JSON per trace under {self.traces_prefix})",
+        ]
+        if self.summary:
+            lines.append(f"summary: {self.summary}")
+        return lines
+
 
 def _files_folder(is_output: bool) -> str:
     return "files" if is_output else "input-files"
@@ -184,6 +195,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._session_run_name = settings.run_name or default_session_run_name()
 
         self._store = None  # built lazily on the writer thread (no I/O in the constructor)
+        self._emulated: bool | None = None
         self._api = None
         self._assembler = TraceAssembler(grace_s=grace_s, idle_s=idle_s)
         self._ready: collections.deque[list[ReadableSpan]] = collections.deque()
@@ -220,6 +232,11 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         if self.settings.run_per == RUN_PER_SESSION and self._session_ref is not None:
             return self._location(self._session_ref, summary=True)
         return self.locations[-1] if self.locations else None
+
+    @property
+    def backend_is_emulated(self) -> bool | None:
+        """True when writing to a non-AWS endpoint (an emulator); None before the first write."""
+        return self._emulated
 
     def undelivered(self) -> int:
         """Spans queued or held and files not yet written (0 after a successful force_flush)."""
@@ -411,6 +428,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             clients = build_clients(
                 boto_session, endpoints, ClientSettings(max_attempts=self._max_attempts)
             )
+            self._emulated = is_emulated(clients["sagemaker"])
             self._api = AwsApi(
                 clients,
                 should_stop=lambda: self._stopping,
@@ -420,7 +438,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             self._store = ExperimentsStore(
                 self._api,
                 create_bucket=self._create_bucket,
-                retag_runs=is_emulated(clients["sagemaker"]),
+                retag_runs=self._emulated,
             )
         return self._store
 

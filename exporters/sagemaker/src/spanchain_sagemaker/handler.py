@@ -32,6 +32,7 @@ from spanchain.logonce import LogOnce
 from spanchain.traces import seed_counters
 
 from spanchain_sagemaker.exporter import SageMakerSpanExporter
+from spanchain_sagemaker.names import MAX_PARAMETERS
 
 logger = logging.getLogger(__name__)
 
@@ -167,26 +168,31 @@ class SageMakerCallbackHandler(OpenTelemetryCallbackHandler):
         return delivered
 
     def _keep_through_run_exit(self) -> None:
-        """Tell the user's Run object what we wrote, on the user's thread, inside their `with`.
+        """Against an emulator, tell the user's Run object what we wrote (user thread, in `with`).
 
-        When the `with` block ends, the SDK saves the Run's own parameters and artifacts. AWS
-        merges them with ours; some emulators replace ours. Recording ours in the Run object
-        makes both end the same way. Only when the Run is open, and only from this thread.
+        When the `with` block ends, the SDK saves the Run's own parameters and artifacts.
+        SageMaker merges them with ours (same key: replaced); moto replaces ours wholesale.
+        Recording ours in the Run object makes the emulator end like AWS. Never done against
+        AWS, where it is unnecessary and could push the SDK's save past the 300-parameter limit.
         """
         run = self.run
+        if not self.exporter.backend_is_emulated:
+            return
         if not (getattr(run, "_inside_init_context", False) or getattr(run, "_inside_load_context", False)):
             return
         sent = self.exporter.sent_run_fields()
         if sent is None:
             return
         parameters, outputs, inputs = sent
+        existing = getattr(getattr(run, "_trial_component", None), "parameters", None) or {}
+        room = max(0, MAX_PARAMETERS - len(existing))
         values = {
             key: value.get("NumberValue", value.get("StringValue"))
             for key, value in parameters.items()
-            if key not in (getattr(getattr(run, "_trial_component", None), "parameters", None) or {})
+            if key not in existing
         }
-        if values:
-            run.log_parameters(values)
+        if values and room:
+            run.log_parameters(dict(list(values.items())[:room]))
         for is_output, artifacts in ((True, outputs), (False, inputs)):
             for name, artifact in artifacts.items():
                 run.log_artifact(name, artifact["Value"], artifact.get("MediaType"), is_output=is_output)
