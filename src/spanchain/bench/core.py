@@ -437,11 +437,8 @@ class PatchGuard:
 
 
 def _is_wrapper(value: Any) -> bool:
-    """A wrapt proxy (what instrumentors patch with), whatever wrapt version made it."""
-    try:
-        return any(cls.__module__.startswith("wrapt") for cls in type(value).__mro__)
-    except Exception:
-        return False
+    """A wrapt proxy, what instrumentors patch with (by class name: wrapt's C types live in `_wrappers`)."""
+    return any(cls.__name__ == "ObjectProxy" for cls in type(value).__mro__)
 
 
 # --breakdown: spanchain with one feature off at a time, to see what each costs in place.
