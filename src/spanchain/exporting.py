@@ -540,6 +540,12 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
                     self._log.error("spool-read", "%s exporter: spool read failed: %r", self._name, exc)
                     self._schedule_retry()
                     return
+            if self._acks_own_spans:
+                # Registered before `_write`: a subclass may finish (and report) spans inside it.
+                self._seq_outstanding[entry.seq] = len(spans)
+                for span in spans:
+                    if span.context is not None:
+                        self._span_seq[(span.context.trace_id, span.context.span_id)] = entry.seq
             exc = self._write_with_retries(spans)
             if exc is not None:
                 self._cache[entry.seq] = spans
@@ -557,12 +563,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             self._delivered_seq = entry.seq
             if entry.seq <= self._replay_through_seq:
                 self.stats.replayed += len(spans)
-            if self._acks_own_spans:
-                self._seq_outstanding[entry.seq] = len(spans)
-                for span in spans:
-                    if span.context is not None:
-                        self._span_seq[(span.context.trace_id, span.context.span_id)] = entry.seq
-            else:
+            if not self._acks_own_spans:
                 self._spool.ack(entry.seq)
             self._update_pending()
             if force and self._stopping and self._queued_spans:
