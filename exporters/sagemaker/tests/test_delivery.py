@@ -85,3 +85,28 @@ def test_a_busy_exporter_still_releases_incomplete_traces(aws_env, sm):
     exporter.shutdown()
     metrics = metric_summaries(sm.describe_trial_component(TrialComponentName=f"{experiment}-r"))
     assert metrics["trace.spans"]["Min"] == 1  # the incomplete trace was written as it was
+
+
+def test_a_later_process_continues_a_named_run_without_overwriting_steps(aws_env, sm, s3):
+    experiment = f"resume-{uuid.uuid4().hex[:6]}"
+    options = dict(experiment_name=experiment, run_name="fixed", artifact_bucket="spans")
+    factory = TraceFactory()
+    first, second, third = (factory.trace(input_tokens=n)[1] for n in (1, 2, 3))
+    earlier = SageMakerSpanExporter(**options)
+    earlier.export(first + second)
+    assert earlier.force_flush(20_000)
+    earlier.shutdown()
+
+    later = SageMakerSpanExporter(**options)  # a new process, same run name
+    later.export(second)  # replayed from a spool
+    later.export(third)  # new
+    assert later.force_flush(20_000)
+    later.shutdown()
+    tc = f"{experiment}-fixed"
+    metrics = metric_summaries(sm.describe_trial_component(TrialComponentName=tc))
+    tokens = metrics["tokens.input"]
+    assert (tokens["Count"], tokens["Min"], tokens["Max"], tokens["Last"]) == (3, 1, 3, 3)
+    summary = json.loads(s3.get_object(Bucket="spans", Key=f"trial-component-artifacts/{tc}/summary.json")["Body"].read())
+    assert summary["traces"] == 3 and summary["next_step"] == 3
+    assert sorted(t["step"] for t in summary["recent_traces"]) == [0, 1, 2]
+    assert later.api_stats["calls"].get("CreateTrialComponent") is None  # found, not re-created

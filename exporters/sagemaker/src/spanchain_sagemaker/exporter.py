@@ -20,6 +20,7 @@ import collections
 import concurrent.futures
 import datetime as dt
 import itertools
+import json
 import logging
 import threading
 import time
@@ -564,19 +565,39 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             if user_run is not None:
                 fixed = {"spanchain.exporter": "sagemaker"}
             self._session_params = ParameterSet(fixed)
-        if user_run is not None:
-            store.adopt_run(ref)
-        elif not self._session_started:
-            store.ensure_run(
-                ref,
-                display_name=ref.run,
-                Status={"PrimaryStatus": "InProgress", "Message": "receiving LangChain traces"},
-                StartTime=_utc(start_ns or time.time_ns()),
-            )
         if not self._session_started:
+            if user_run is not None:
+                store.adopt_run(ref)
+                existed = True
+            else:
+                existed = not store.ensure_run(
+                    ref,
+                    display_name=ref.run,
+                    Status={"PrimaryStatus": "InProgress", "Message": "receiving LangChain traces"},
+                    StartTime=_utc(start_ns or time.time_ns()),
+                )
+            if existed:
+                self._resume(store, ref)
             self.locations.append(self._location(ref, summary=True))
         self._session_started = True
         return ref
+
+    def _resume(self, store, ref) -> None:
+        """Continue a run an earlier process wrote (a fixed run name, a loaded Run): its
+        summary.json gives back each recent trace's step and the next free step, so a replayed
+        trace keeps its step and new traces do not overwrite old points."""
+        try:
+            body = store.get_object(ref.bucket, ref.s3_key("summary.json"))
+            if body is None:
+                return
+            doc = json.loads(body)
+            steps = self._summary.restore(doc)
+        except Exception as exc:
+            self._log.warning("resume", "sagemaker exporter: could not read the run's summary.json: %r", exc)
+            return
+        for key, step in steps.items():
+            self._steps[key] = step
+        self._next_step = max([self._next_step, int(doc.get("next_step") or 0), *(s + 1 for s in steps.values())])
 
     def _session_artifacts(self, ref) -> tuple[dict, dict]:
         """(output artifacts, input artifacts): a fixed handful, never near the 30 cap."""
@@ -615,7 +636,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         if self._session_ref is None or self._store is None or not self._summary.dirty:
             return
         ref = self._session_ref
-        document = self._summary.document(ref, self.settings.run_per, self._session_params)
+        document = self._summary.document(ref, self.settings.run_per, self._session_params, self._next_step)
         self._store.put_object(
             ref.bucket, ref.s3_key("summary.json"), document, "application/json"
         )

@@ -25,7 +25,7 @@ from typing import Sequence
 from spanchain.logonce import LogOnce
 
 from spanchain_sagemaker import names
-from spanchain_sagemaker.aws import AwsApi, is_already_exists, is_not_found
+from spanchain_sagemaker.aws import AwsApi, error_code, is_already_exists, is_not_found
 from spanchain_sagemaker.translate import MetricPoint, metric_batches
 
 logger = logging.getLogger(__name__)
@@ -239,6 +239,16 @@ class ExperimentsStore:
         self.api.call(
             "s3", "PutObject", Bucket=bucket, Key=key, Body=body, ContentType=content_type
         )
+
+    def get_object(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes, or None when it (or its bucket) does not exist."""
+        try:
+            response = self.api.call("s3", "GetObject", Bucket=bucket, Key=key)
+        except Exception as exc:
+            if is_not_found(exc) or error_code(exc) == "NoSuchKey":
+                return None
+            raise
+        return response["Body"].read()
 
     # --- buckets ------------------------------------------------------------------------------
     def default_bucket(self) -> str:

@@ -50,12 +50,26 @@ class SessionSummary:
         self.counters.update(summary["counters"])
         self.dirty = True
 
-    def document(self, ref, run_per: str, params: ParameterSet | None) -> bytes:
+    def restore(self, doc: dict) -> dict[str, int]:
+        """Take over an earlier process's summary.json; returns {trace key: step}."""
+        self.traces = int(doc.get("traces") or 0)
+        self.spans = int(doc.get("spans") or 0)
+        self.totals = collections.Counter({k: v for k, v in (doc.get("totals") or {}).items() if isinstance(v, (int, float))})
+        self.counters = collections.Counter({k: v for k, v in (doc.get("counters") or {}).items() if isinstance(v, (int, float))})
+        steps: dict[str, int] = {}
+        for entry in doc.get("recent_traces") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("key"), str) and isinstance(entry.get("step"), int):
+                self.recent[entry["key"]] = entry
+                steps[entry["key"]] = entry["step"]
+        return steps
+
+    def document(self, ref, run_per: str, params: ParameterSet | None, next_step: int = 0) -> bytes:
         doc = {
             "experiment": ref.experiment,
             "run": ref.run,
             "trial_component": ref.trial_component,
             "run_per": run_per,
+            "next_step": next_step,
             "traces": self.traces,
             "spans": self.spans,
             "totals": dict(self.totals),
