@@ -198,3 +198,37 @@ def test_registered_as_aim_entry_point_and_reads_env(monkeypatch, aim_repo):
     _export(exporter, agent_spans(1))
     (run,) = read_runs(aim_repo, exporter.run_hashes)
     assert run.experiment == "env-service"
+
+
+def test_aimql_queries_from_the_docs_find_the_data(aim_repo):
+    from aim import Repo
+
+    exporter = AimSpanExporter(repo=aim_repo, experiment="aimql-docs")
+    _export(exporter, agent_spans(1))
+    (run_hash,) = exporter.run_hashes
+    read_run(aim_repo, run_hash)  # indexes the run, as `aim up` would
+    repo = Repo.from_path(aim_repo)
+    mine = f'run.hash == "{run_hash}"'
+    texts = repo.query_texts(f'{mine} and texts.name in ["llm.input", "llm.output"] '
+                             f'and texts.context.model == "fake-gpt"', report_mode=0)
+    assert sorted(t.name for t in texts.iter()) == ["llm.input", "llm.output"]
+    tools = repo.query_texts(f'{mine} and texts.name.startswith("tool.") and texts.context.name == "calculator"',
+                             report_mode=0)
+    assert sorted(t.name for t in tools.iter()) == ["tool.input", "tool.output"]
+    latency = repo.query_metrics(f'{mine} and metric.name == "latency" and metric.context.run_type == "chat_model"',
+                                 report_mode=0)
+    assert [m.context.to_dict()["model"] for m in latency.iter()] == ["fake-gpt"]
+    assert len(list(repo.query_metrics(f'{mine} and metric.name.startswith("counter.")', report_mode=0).iter())) == 13
+    runs = repo.query_runs('run.experiment == "aimql-docs" and run.models["fake-gpt"].temperature == 0.2',
+                           report_mode=0)
+    assert [r.run.hash for r in runs.iter_runs()] == [run_hash]
+
+
+def test_too_many_distinct_names_fold_into_other(aim_repo):
+    exporter = AimSpanExporter(repo=aim_repo, experiment="fold", max_contexts=3)
+    _export(exporter, agent_spans(1))
+    run = read_run(aim_repo, exporter.run_hashes[0])
+    names = {dict(ctx).get("name") for (seq, ctx) in run.metrics if seq == "latency"}
+    assert "(other)" in names
+    all_names = {dict(ctx).get("name") for (_seq, ctx) in list(run.metrics) + list(run.texts)}
+    assert len(all_names - {"(other)"}) <= 3  # only the first three contexts kept their names

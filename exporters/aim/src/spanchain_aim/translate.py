@@ -195,7 +195,9 @@ def _error_text(span: ReadableSpan) -> str:
             etype = etype or ea.get("exception.type")
             message = message or ea.get("exception.message")
             stack = ea.get("exception.stacktrace")
-    text = f"{etype or 'Error'}: {message or ''}".rstrip(": ").rstrip()
+    etype, message = str(etype or "Error"), str(message or "")
+    # The bridge's status description may already read "Type: message".
+    text = message if message.startswith(f"{etype}:") else f"{etype}: {message}".rstrip(": ")
     if stack:
         text += f"\n\n{stack}"
     return text

@@ -1,0 +1,158 @@
+"""`spanchain bench aim` / `python -m spanchain_aim.bench`: what the exporter adds to Aim's cost.
+
+Writes the same synthetic LangChain traces twice into a local repo:
+1. through `AimSpanExporter` (export → queue → writer thread → translate → Aim), timed from the
+   first export() to force_flush() returning;
+2. as the bare Aim calls the exporter makes for them (`Run.track` of the same Texts and metrics
+   with the same names, contexts and steps, and the same params), made directly on a Run.
+Runs are opened before each clock starts and closed after it stops, in both cases. The ratio
+of the two is our overhead; the target is under 1.25 (translation adds < 25% to Aim's own cost).
+Rounds alternate the order; the medians are reported. The verdict uses the process's CPU time
+(all threads, Aim's RocksDB work included), which a busy machine disturbs far less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+
+TARGET_RATIO = 1.25
+
+
+def _traces_by_group(spans):
+    from spanchain.traces import TraceAssembler
+
+    assembler = TraceAssembler()
+    groups = []
+    for span in spans:
+        groups.extend(assembler.add(span))
+    groups.extend(assembler.drain())
+    return groups
+
+
+def _raw_calls(groups, max_text_chars):
+    """The records and params the exporter derives, precomputed (not timed)."""
+    from spanchain_aim.translate import run_params, span_records, trace_records
+
+    records = []
+    for group in groups:
+        records.extend(r for s in group for r in span_records(s, max_text_chars))
+        records.extend(trace_records(group, max_text_chars))
+    params = run_params([s for g in groups for s in g])
+    return records, params
+
+
+def _time_exporter(repo: str, spans, batch: int) -> tuple[float, float]:
+    from spanchain_aim.exporter import AimSpanExporter
+
+    exporter = AimSpanExporter(repo=repo, experiment="bench-exporter", run_per="session",
+                               max_queue_spans=len(spans) + 1)
+    exporter.session_run_hash(60)  # open the run outside the clock, as the baseline does
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(0, len(spans), batch):
+        exporter.export(spans[i:i + batch])
+    if not exporter.force_flush(600_000):
+        raise RuntimeError("exporter did not finish within 10 minutes")
+    elapsed = time.perf_counter() - t0, time.process_time() - c0
+    exporter.shutdown()
+    if exporter.stats.dropped_after_retries or exporter.traces_written == 0:
+        raise RuntimeError(f"exporter lost data: {exporter.stats.as_dict()}")
+    return elapsed
+
+
+def _time_raw(repo: str, records, params) -> tuple[float, float]:
+    import aim
+
+    from spanchain_aim.translate import TextRecord
+
+    run = aim.Run(repo=repo, experiment="bench-raw", system_tracking_interval=None,
+                  capture_terminal_logs=False, log_system_params=False)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for key, value in params.items():
+        run[key] = value
+    for r in records:
+        value = aim.Text(r.text) if isinstance(r, TextRecord) else r.value
+        run.track(value, name=r.name, step=r.step, context=dict(r.context))
+    elapsed = time.perf_counter() - t0, time.process_time() - c0
+    run.close()
+    return elapsed
+
+
+def run_benchmark(traces: int = 200, rounds: int = 3, repo: str | None = None, batch: int = 512,
+                  max_text_chars: int = 100_000, progress=None) -> dict:
+    from spanchain_aim.synthetic import agent_spans
+
+    spans = agent_spans(traces, service="bench")
+    groups = _traces_by_group(spans)
+    records, params = _raw_calls(groups, max_text_chars)
+    workdir = repo or tempfile.mkdtemp(prefix="spanchain-aim-bench-")
+    exporter_s, raw_s = [], []
+    for i in range(rounds):
+        order = (("exporter", "raw") if i % 2 == 0 else ("raw", "exporter"))
+        for which in order:
+            if which == "exporter":
+                exporter_s.append(_time_exporter(workdir, spans, batch))
+            else:
+                raw_s.append(_time_raw(workdir, records, params))
+        if progress:
+            progress(f"round {i + 1}/{rounds}: exporter {exporter_s[-1][0]:.3f}s wall / {exporter_s[-1][1]:.3f}s cpu, "
+                     f"raw Aim {raw_s[-1][0]:.3f}s wall / {raw_s[-1][1]:.3f}s cpu")
+    wall = statistics.median(w for w, _ in exporter_s), statistics.median(w for w, _ in raw_s)
+    cpu = statistics.median(c for _, c in exporter_s), statistics.median(c for _, c in raw_s)
+    # CPU time of the whole process (all threads, Aim's RocksDB included) is the judge: wall
+    # time on a shared machine mostly measures the neighbours.
+    ratio = cpu[0] / cpu[1] if cpu[1] > 0 else float("inf")
+    return {
+        "repo": workdir,
+        "traces": traces,
+        "spans": len(spans),
+        "aim_calls_per_round": len(records) + len(params),
+        "rounds": rounds,
+        "exporter_seconds": [{"wall": w, "cpu": c} for w, c in exporter_s],
+        "raw_aim_seconds": [{"wall": w, "cpu": c} for w, c in raw_s],
+        "exporter_spans_per_s": len(spans) / wall[0],
+        "raw_aim_spans_per_s": len(spans) / wall[1],
+        "exporter_spans_per_cpu_s": len(spans) / cpu[0],
+        "raw_aim_spans_per_cpu_s": len(spans) / cpu[1],
+        "wall_ratio": wall[0] / wall[1] if wall[1] > 0 else float("inf"),
+        "ratio": ratio,
+        "overhead_pct": (ratio - 1) * 100,
+        "target_ratio": TARGET_RATIO,
+        "pass": ratio < TARGET_RATIO,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="spanchain bench aim", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--traces", type=int, default=200, help="agent traces per round (5 spans each)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repo", default=None, help="Aim repo to write into (default: a temp dir)")
+    parser.add_argument("--batch", type=int, default=512, help="spans per export() call")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--quick", action="store_true", help="20 traces, 1 round (a smoke run)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.traces, args.rounds = 20, 1
+    say = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
+    result = run_benchmark(args.traces, args.rounds, args.repo, args.batch, progress=say)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"Aim exporter: {result['spans']} spans ({result['traces']} traces) into {result['repo']}")
+        print(f"  through AimSpanExporter : {result['exporter_spans_per_s']:8.0f} spans/s wall, "
+              f"{result['exporter_spans_per_cpu_s']:8.0f} spans per CPU-second")
+        print(f"  same Aim calls directly : {result['raw_aim_spans_per_s']:8.0f} spans/s wall, "
+              f"{result['raw_aim_spans_per_cpu_s']:8.0f} spans per CPU-second "
+              f"({result['aim_calls_per_round']} track/param calls)")
+        verdict = "PASS" if result["pass"] else "FAIL"
+        print(f"  CPU ratio {result['ratio']:.3f} ({result['overhead_pct']:+.1f}%), wall ratio "
+              f"{result['wall_ratio']:.3f}; target CPU ratio < {TARGET_RATIO}: {verdict}")
+    return 0 if result["pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
