@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 import os
 import shutil
@@ -29,6 +30,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from spanchain.handler import OpenTelemetryCallbackHandler
 from spanchain.logonce import LogOnce
+from spanchain.serialize import to_json
 from spanchain.traces import seed_counters
 
 from spanchain_sagemaker.exporter import SageMakerSpanExporter
@@ -45,16 +47,8 @@ _HANDLER_OPTIONS = frozenset(
 
 def _to_json_text(data: Any) -> str:
     if isinstance(data, str):
-        import json
-
         return json.dumps(data, ensure_ascii=False)  # a JSON string, as the seed's json.dump wrote
-    try:
-        from spanchain.serialize import to_json
-    except ImportError:  # pragma: no cover - older core
-        import json
-
-        return json.dumps(data, default=str, ensure_ascii=False)
-    return to_json(data)
+    return to_json(data)  # never raises: odd objects, cycles, NaN become JSON-safe text
 
 
 def _counting(method_name: str, *counters: str):
