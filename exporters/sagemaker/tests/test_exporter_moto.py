@@ -183,7 +183,7 @@ def test_unreachable_backend_never_blocks_or_raises(monkeypatch, aws_env):
     spans = TraceFactory().trace()[1]
     started = time.monotonic()
     assert exporter.export(spans) == SpanExportResult.SUCCESS
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.5  # only enqueued; generous for a loaded CI machine
     started = time.monotonic()
     exporter.force_flush(10_000)
     assert time.monotonic() - started < 5

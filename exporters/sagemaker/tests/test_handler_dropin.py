@@ -170,7 +170,8 @@ def test_flush_tracker_reports_failure_without_raising_when_sagemaker_is_gone(aw
     assert cb.metrics["chain_starts"] == 1
     assert cb.flush_tracker(timeout_s=10) is False  # told, not raised
     assert cb.metrics["chain_starts"] == 0
-    cb.exporter.shutdown()
+    cb.close(timeout_s=5)
+    assert cb.exporter.export([]).name == "FAILURE"  # closed: nothing is accepted any more
 
 
 def test_one_handler_shared_by_threads_counts_and_records_every_run(session, sm, s3):

@@ -161,6 +161,14 @@ class SageMakerCallbackHandler(OpenTelemetryCallbackHandler):
             self._temp_dir = None
         return delivered
 
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Deliver what is left and stop the exporter's thread (also done at process exit)."""
+        try:
+            self.exporter.force_flush(int(timeout_s * 1000))
+            self.tracer_provider.shutdown()
+        except Exception as exc:
+            self._handler_log.warning("close", "close failed (the app is unaffected): %r", exc)
+
     def _keep_through_run_exit(self) -> None:
         """Against an emulator, tell the user's Run object what we wrote (user thread, in `with`).
 
