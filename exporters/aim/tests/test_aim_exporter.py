@@ -232,3 +232,24 @@ def test_too_many_distinct_names_fold_into_other(aim_repo):
     assert "(other)" in names
     all_names = {dict(ctx).get("name") for (_seq, ctx) in list(run.metrics) + list(run.texts)}
     assert len(all_names - {"(other)"}) <= 3  # only the first three contexts kept their names
+
+
+def test_spans_kept_in_the_spool_while_aim_is_unreachable_reach_aim_after_a_restart(aim_repo, tmp_path):
+    from spanchain_aim.testing import free_port
+
+    spool = str(tmp_path / "spool")
+    spans = agent_spans(2)
+    down = AimSpanExporter(repo=f"aim://127.0.0.1:{free_port()}", spool_dir=spool, retry_attempts=1,
+                           spool_retry_max_s=0.1, shutdown_timeout_s=5)
+    down.export(spans)
+    down.force_flush(5_000)
+    down.shutdown()
+    assert down.traces_written == 0 and down.stats.dropped_after_retries == 0  # kept, not dropped
+
+    restarted = AimSpanExporter(repo=aim_repo, experiment="replayed", spool_dir=spool)
+    assert restarted.force_flush(60_000)
+    restarted.shutdown()
+    assert restarted.stats.replayed == len(spans)
+    run = read_run(aim_repo, restarted.run_hashes[0])
+    assert sorted(run.texts_of("tool.output")) == ["2", "3"]
+    assert len(run.texts_of("trace")) == 2

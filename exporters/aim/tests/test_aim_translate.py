@@ -142,3 +142,14 @@ def test_config_order_argument_then_env_then_default():
     assert resolve_config(env={"OTEL_EXPORTER_AIM_RUN_PER": "weekly"}).run_per == "session"
     with pytest.raises(ValueError):
         resolve_config(run_per="weekly", env={})
+
+
+def test_building_the_exporter_does_not_import_aim():
+    import subprocess
+    import sys
+
+    code = ("import sys; from spanchain_aim import AimSpanExporter; e = AimSpanExporter(repo='unused'); "
+            "from spanchain_aim.translate import span_records; "
+            "print('aim' in sys.modules); e.shutdown()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
