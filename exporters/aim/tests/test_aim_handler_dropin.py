@@ -27,7 +27,7 @@ def test_the_three_seed_scenarios_read_back_correctly(tmp_path):
     assert len(result.generations) == 6
     assert handler.get_custom_callback_meta()["llm_starts"] == 6
     hashes.append(handler._run_hash)
-    handler.flush_tracker(langchain_asset=llm, experiment_name="scenario 2: Chain with multiple SubChains")
+    assert handler.flush_tracker(langchain_asset=llm, experiment_name="scenario 2: Chain with multiple SubChains")
     assert handler.get_custom_callback_meta()["llm_starts"] == 0  # reset like the seed
 
     # Scenario 2: a chain over three inputs.
@@ -35,7 +35,7 @@ def test_the_three_seed_scenarios_read_back_correctly(tmp_path):
     outputs = chain.batch([{"title": t} for t in scenarios.TITLES], config={"callbacks": [handler]})
     assert sorted(outputs) == [f"synopsis of play {i}" for i in range(3)]
     hashes.append(handler._run_hash)
-    handler.flush_tracker(langchain_asset=chain, experiment_name="scenario 3: Agent with Tools")
+    assert handler.flush_tracker(langchain_asset=chain, experiment_name="scenario 3: Agent with Tools")
 
     # Scenario 3: an agent with tools, then finish without reset.
     agent = scenarios.scenario_agent()
@@ -44,7 +44,7 @@ def test_the_three_seed_scenarios_read_back_correctly(tmp_path):
     meta = handler.get_custom_callback_meta()
     assert (meta["tool_starts"], meta["tool_ends"], meta["agent_ends"], meta["llm_starts"]) == (2, 2, 1, 3)
     hashes.append(handler._run_hash)
-    handler.flush_tracker(langchain_asset=agent, reset=False, finish=True)
+    assert handler.flush_tracker(langchain_asset=agent, reset=False, finish=True)
 
     assert len(set(hashes)) == 3
     runs = {r.hash: r for r in read_runs(repo, hashes)}

@@ -104,8 +104,15 @@ class AimSpanExporter(BackgroundSpanExporter):
         self._hashes: list[str] = []
         self._version = _spanchain_version()
         self.traces_written = 0
+        self.traces_failed = 0  # traces given up on (dropped, or left to the spool)
 
     # --- public helpers (any thread) ------------------------------------------------------
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Write everything held now; False if anything is still pending or was given up on."""
+        failed_before = self.traces_failed
+        done = super().force_flush(timeout_millis)
+        return done and not self._pending and self.traces_failed == failed_before
+
     @property
     def run_hashes(self) -> list[str]:
         """Hashes of the Aim runs this exporter wrote to, oldest first (the last 1000)."""
@@ -204,6 +211,7 @@ class AimSpanExporter(BackgroundSpanExporter):
     def _close(self) -> None:
         self._flush()
         for item in self._pending:  # could not be written even at shutdown
+            self.traces_failed += 1
             self._on_write_failed(item.spans, RuntimeError("aim exporter shut down with unwritten traces"))
         self._pending.clear()
         self._held.clear()
@@ -219,6 +227,7 @@ class AimSpanExporter(BackgroundSpanExporter):
                 self._log.warning(f"trace:{type(exc).__name__}",
                                   "aim exporter: writing a trace failed (attempt %d): %r", item.attempts, exc)
                 if item.attempts >= self._retry_attempts:
+                    self.traces_failed += 1
                     self._release(item.spans)
                     self._on_write_failed(item.spans, exc)
                 else:

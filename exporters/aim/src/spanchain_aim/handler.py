@@ -183,26 +183,27 @@ class AimCallbackHandler(OpenTelemetryCallbackHandler):
 
     def flush_tracker(self, repo: str | None = None, experiment_name: str | None = None,
                       system_tracking_interval: Any = _UNSET, log_system_params: Any = _UNSET,
-                      langchain_asset: Any = None, reset: bool = True, finish: bool = False) -> None:
+                      langchain_asset: Any = None, reset: bool = True, finish: bool = False) -> bool:
         """Write everything recorded so far into the Aim run; then close it and/or start anew.
 
         `langchain_asset` (an LLM, chain, agent...) is recorded as run params. With `reset`
         (default) the run is closed and the next events go to a new run that uses the given
         repo/experiment/system settings, and otherwise the constructor's. With `finish` the
-        run is closed; later events open a new run with the current settings.
+        run is closed; later events open a new run with the current settings. Returns True
+        when everything recorded so far is in Aim (the seed returned None).
         """
+        delivered = False
         try:
-            self.tracer_provider.force_flush(int(_FLUSH_TIMEOUT_S * 1000))
+            delivered = self.tracer_provider.force_flush(int(_FLUSH_TIMEOUT_S * 1000))
             params: dict[str, Any] = {"callback_meta": self.get_custom_callback_meta()}
             if langchain_asset is not None:
                 params.update(_asset_params(langchain_asset))
-            self.exporter.set_run_params(params, timeout_s=_FLUSH_TIMEOUT_S)
+            delivered = self.exporter.set_run_params(params, timeout_s=_FLUSH_TIMEOUT_S) and delivered
             if not (reset or finish):
-                return
+                return delivered
             self.reset_callback_meta()
             if not reset:
-                self.exporter.close_session_run(timeout_s=_FLUSH_TIMEOUT_S)
-                return
+                return self.exporter.close_session_run(timeout_s=_FLUSH_TIMEOUT_S) and delivered
             self.repo = repo or self.repo
             self.experiment_name = experiment_name or self.experiment_name
             if system_tracking_interval is not _UNSET:
@@ -215,6 +216,8 @@ class AimCallbackHandler(OpenTelemetryCallbackHandler):
                 log_system_params=bool(self.log_system_params), open_now=False)
         except Exception as exc:
             self._handler_log.warning("flush", "flush_tracker failed (the app is unaffected): %r", exc)
+            return False
+        return delivered
 
 
 def _asset_params(asset: Any) -> dict[str, Any]:
