@@ -246,3 +246,33 @@ def test_connections_past_the_limit_get_503_at_once(served):
         slow.close()
     # the stalled request times out and frees its slot; the receiver serves again
     assert wait_until(lambda: post(rx.url, pb(make_spans([("y", {}, None)])))[0] == 200, 10)
+
+
+def test_arbitrary_bodies_get_an_answer_and_never_break_the_receiver(served):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    rx = served()
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(
+            st.sampled_from(["resourceSpans", "scopeSpans", "spans", "traceId", "spanId", "name", "attributes",
+                             "key", "value", "stringValue", "kvlistValue", "values", "kind", "x"]), children, max_size=4),
+        max_leaves=30,
+    )
+    bodies = st.one_of(
+        st.binary(max_size=300).map(lambda b: (b, "application/x-protobuf")),
+        json_values.map(lambda v: (json.dumps(v).encode(), "application/json")),
+        st.just((b"[" * 5000 + b"]" * 5000, "application/json")),
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(bodies)
+    def check(body_and_type):
+        body, content_type = body_and_type
+        status = post(rx.url, body, content_type)[0]
+        assert status in (200, 400), status
+
+    check()
+    assert post(rx.url, pb(make_spans([("still-alive", {}, None)])))[0] == 200
+    assert rx.health()["status"] == "ok"

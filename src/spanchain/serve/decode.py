@@ -115,13 +115,15 @@ def parse_request(payload: bytes, kind: str) -> ExportTraceServiceRequest:
         doc = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as exc:
         raise OtlpDecodeError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise OtlpDecodeError("JSON body is nested too deeply") from None
     if not isinstance(doc, dict):
         raise OtlpDecodeError("JSON body must be an object with 'resourceSpans'")
     _hex_ids_to_base64(doc)
     try:
         json_format.ParseDict(doc, request, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise OtlpDecodeError(f"JSON body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    except (json_format.ParseError, RecursionError, TypeError, ValueError) as exc:
+        raise OtlpDecodeError(f"JSON body is not an OTLP ExportTraceServiceRequest: {str(exc)[:300]}") from None
     return request
 
 

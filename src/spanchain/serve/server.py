@@ -22,10 +22,12 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from spanchain.logonce import LogOnce
 from spanchain.serve import decode as otlp
 from spanchain.serve.pipeline import Offer, Pipeline
 
 logger = logging.getLogger(__name__)
+_log = LogOnce(logger)
 
 # google.rpc.Code values used in error bodies.
 _INVALID_ARGUMENT = 3
@@ -163,7 +165,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._unread = max(0, int(self.headers.get("Content-Length") or 0))
         except ValueError:
             self._unread = 0
-        self._post()
+        try:
+            self._post()
+        except Exception as exc:  # a bug here must cost one request, never the receiver
+            _log.error(f"post:{type(exc).__name__}", "serve: request failed: %r", exc)
+            self.close_connection = True
+            try:
+                self._error(500, 13, "internal error; see the receiver's log")
+            except OSError:
+                pass
         if self.close_connection and self._unread:
             self._discard_unread()
 
