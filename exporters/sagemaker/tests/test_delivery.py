@@ -110,3 +110,25 @@ def test_a_later_process_continues_a_named_run_without_overwriting_steps(aws_env
     assert summary["traces"] == 3 and summary["next_step"] == 3
     assert sorted(t["step"] for t in summary["recent_traces"]) == [0, 1, 2]
     assert later.api_stats["calls"].get("CreateTrialComponent") is None  # found, not re-created
+
+
+def test_a_backend_that_lost_everything_gets_the_run_back(aws_env, sm, s3):
+    """An emulator restart (or a deleted bucket/run): the next traces re-create what is missing."""
+    experiment = f"reset-{uuid.uuid4().hex[:6]}"
+    exporter = SageMakerSpanExporter(
+        experiment_name=experiment, run_name="r", artifact_bucket="spans", retry_backoff_s=0.05
+    )
+    factory = TraceFactory()
+    exporter.export(factory.trace(input_tokens=1)[1])
+    assert exporter.force_flush(20_000)
+    aws_env.reset()  # every experiment, run and bucket is gone
+    root, spans = factory.trace(input_tokens=2)
+    exporter.export(spans)
+    assert exporter.force_flush(20_000)
+    exporter.shutdown()
+    assert exporter.stats.dropped_after_retries == 0
+    described = sm.describe_trial_component(TrialComponentName=f"{experiment}-r")
+    assert metric_summaries(described)["tokens.input"]["Last"] == 2
+    assert "model.fake-model.temperature" in described["Parameters"]  # parameters sent again
+    assert described["Status"]["PrimaryStatus"] == "Completed"
+    s3.head_object(Bucket="spans", Key=f"trial-component-artifacts/{experiment}-r/traces/{root}.json")

@@ -212,6 +212,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._params_sent: dict | None = None
         self._artifacts_sent: dict | None = None
         self._session_started = False
+        self._resumed = False
         self._session_end_ns = 0
         self._summary = SessionSummary()
         self._summary_written_at = 0.0
@@ -565,7 +566,7 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             if user_run is not None:
                 fixed = {"spanchain.exporter": "sagemaker"}
             self._session_params = ParameterSet(fixed)
-        if not self._session_started:
+        if not store.is_known_run(ref):  # first trace, or the store forgot it (see forget_all)
             if user_run is not None:
                 store.adopt_run(ref)
                 existed = True
@@ -576,8 +577,12 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
                     Status={"PrimaryStatus": "InProgress", "Message": "receiving LangChain traces"},
                     StartTime=_utc(start_ns or time.time_ns()),
                 )
-            if existed:
+            if not existed:  # a new (or re-created) run has none of our parameters yet
+                self._params_sent = self._artifacts_sent = None
+            elif not self._resumed:
                 self._resume(store, ref)
+                self._resumed = True
+        if not self._session_started:
             self.locations.append(self._location(ref, summary=True))
         self._session_started = True
         return ref

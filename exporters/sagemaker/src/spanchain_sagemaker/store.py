@@ -178,13 +178,24 @@ class ExperimentsStore:
         return created
 
     def update_run(self, ref: RunRef, **fields) -> None:
-        if fields:
+        if not fields:
+            return
+        try:
             self.api.call(
-                "sagemaker",
-                "UpdateTrialComponent",
-                TrialComponentName=ref.trial_component,
-                **fields,
+                "sagemaker", "UpdateTrialComponent", TrialComponentName=ref.trial_component, **fields
             )
+        except Exception as exc:
+            if is_not_found(exc):
+                self.forget_all()  # deleted behind our back: ensure everything again next time
+            raise
+
+    def forget_all(self) -> None:
+        """Drop what we believe exists (an emulator restarted, a bucket or run was deleted), so
+        the retry of the failed write re-creates it instead of failing forever."""
+        self._experiments.clear()
+        self._trials.clear()
+        self._runs.clear()
+        self._buckets.clear()
 
     # --- data plane ---------------------------------------------------------------------------
     def put_metrics(
@@ -236,9 +247,15 @@ class ExperimentsStore:
 
     def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.ensure_bucket(bucket)
-        self.api.call(
-            "s3", "PutObject", Bucket=bucket, Key=key, Body=body, ContentType=content_type
-        )
+        try:
+            self.api.call(
+                "s3", "PutObject", Bucket=bucket, Key=key, Body=body, ContentType=content_type
+            )
+        except Exception as exc:
+            if error_code(exc) == "NoSuchBucket":
+                # Our bucket vanished: the account was reset or cleaned up. Re-verify everything.
+                self.forget_all()
+            raise
 
     def get_object(self, bucket: str, key: str) -> bytes | None:
         """The object's bytes, or None when it (or its bucket) does not exist."""
