@@ -69,6 +69,7 @@ class Setup:
     owns_provider: bool = False  # True: we created the provider (and set it global if asked)
     content_exporters: frozenset[str] | None = None  # None: every exporter receives content
     instrumented: bool = False
+    is_shut_down: bool = False
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Hand every finished span to the exporters, then have each exporter write it (bounded)."""
@@ -89,6 +90,7 @@ class Setup:
 
     def shutdown(self) -> None:
         """Flush and stop our processors; the app's own provider keeps running."""
+        self.is_shut_down = True
         for processor in self.processors:
             try:
                 processor.shutdown()
@@ -370,6 +372,8 @@ def _flush_before_interpreter_shutdown(setup: Setup) -> None:
 
 
 def _safe_exit_flush(setup: Setup) -> None:
+    if setup.is_shut_down:
+        return
     try:
         setup.force_flush(EXIT_FLUSH_TIMEOUT_MS)
     except Exception as exc:
