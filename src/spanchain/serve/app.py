@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from typing import Mapping, Sequence
 
 from opentelemetry.sdk.trace.export import SpanExporter
