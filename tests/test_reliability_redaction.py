@@ -85,3 +85,14 @@ def test_spans_are_copied_only_when_they_hold_a_secret():
     assert "sk-abc" not in masked.events[0].attributes["exception.message"]
     assert "abcdefghijklmnopqrs" not in masked.status.description
     assert masked.context == dirty.context and masked.events[0].timestamp == dirty.events[0].timestamp
+
+
+def test_trigger_precheck_never_skips_a_rule_that_would_match():
+    """The fast pre-check must not change what is redacted: every rule still catches its secrets,
+    including through case folding outside ASCII (U+017F LATIN SMALL LETTER LONG S folds to s)."""
+    from spanchain.redaction import Redactor
+
+    r = Redactor()
+    for text in ["paſsword=hunter22", "PASSWORD=hunter22", "Authorization: Bearer abcdefghijklmnop123",
+                 "token  abcdefghijklmnopqrst", "x-api-key: 12345678", "session_token=abcdefgh"]:
+        assert "hunter22" not in r.text(text) and "[REDACTED]" in r.text(text), text

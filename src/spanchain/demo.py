@@ -112,6 +112,10 @@ class _Demo:
         self.out(f"  app finished in {elapsed * 1000:.0f} ms; flushing exporters…")
         try:
             provider.force_flush(30_000)
+            # Span processors do not pass force_flush on to their exporters: ask ours directly,
+            # so everything is written (and locations are known) before we report them.
+            for exporter in self.exporters.values():
+                exporter.force_flush(30_000)
             report = self._where()
         finally:
             provider.shutdown()  # before the emulator stops: exporters close their runs there

@@ -61,8 +61,8 @@ _BUILTIN: list[tuple[str, str]] = [
 _TRIGGERS: list[tuple[str, ...]] = [
     ("-----begin",),
     ("://",),
-    ("bearer", "basic", "token"),
-    ("pass", "pwd", "secret", "key", "token"),
+    ("bearer", "basic", "token ", "token\t"),
+    ("pass", "pwd", "secret", "api", "access", "auth", "refresh", "session", "private"),
     ("eyj",),
     ("sk-",),
     ("k_live_", "k_test_"),
@@ -75,6 +75,7 @@ _TRIGGERS: list[tuple[str, ...]] = [
     ("glpat-",),
 ]
 assert len(_TRIGGERS) == len(_BUILTIN)
+_ALL_RULES = frozenset(range(len(_BUILTIN)))
 _RULES_BY_TRIGGER: dict[str, list[int]] = {}
 for _index, _words in enumerate(_TRIGGERS):
     for _word in _words:
@@ -116,8 +117,13 @@ class Redactor:
         if not text:
             return text
         if self.enabled:
-            lowered = text.lower()
-            hits = {i for word, rules in _RULES_BY_TRIGGER.items() if word in lowered for i in rules}
+            if text.isascii():
+                lowered = text.lower()
+                hits = {i for word, rules in _RULES_BY_TRIGGER.items() if word in lowered for i in rules}
+            else:
+                # Case-insensitive regexes fold non-ASCII letters ("ſ" matches "s") that str.lower()
+                # does not: outside ASCII the pre-check could miss a match, so every rule runs.
+                hits = _ALL_RULES
             for index, (pattern, replacement, triggers) in enumerate(self._rules):
                 if triggers and index not in hits:
                     continue
