@@ -117,3 +117,18 @@ def test_run_keeps_an_existing_sitecustomize_working(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["yes", "True", "['spanchain_console']"]
+
+
+def test_view_reads_the_sdk_console_exporters_output_mixed_with_app_output(tmp_path):
+    from eco_support import EXAMPLE_APP
+
+    proc = subprocess.run(spanchain_cmd("run", "--", sys.executable, str(EXAMPLE_APP)),
+                          env=python_env(OTEL_TRACES_EXPORTER="console"), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    captured = tmp_path / "stdout.txt"
+    captured.write_text(proc.stdout)  # the app's own prints, then pretty-printed spans
+    view = run("view", str(captured))
+    assert view.returncode == 0, view.stderr
+    assert view.stdout.count("── trace ") == 5 and "21 spans in 5 traces" in view.stderr
+    assert "└─ StrOutputParser  [parser]" in view.stdout and "tokens 12→7" in view.stdout
+    assert "ERROR" in view.stdout

@@ -1,14 +1,19 @@
 """`spanchain view`: span trees in the terminal, from files or from a live OTLP stream.
 
-Files may hold, in any mix of whole documents and JSON lines:
+Files may hold, in any mix of whole documents, JSON lines and pretty-printed objects one after
+another (other text in between is skipped, so an app's captured stdout works):
 - OTLP/JSON export requests (`{"resourceSpans": ...}`), e.g. a collector's file exporter output;
 - spanchain trace documents (`traces.trace_to_json`: `{"trace_id", "summary", "spans": [...]}`);
-- single spans as `traces.span_to_dict` writes them.
+- single spans as `traces.span_to_dict` writes them;
+- spans as the OpenTelemetry SDK's `console` exporter prints them.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sys
+from datetime import datetime
 from typing import Iterable, Sequence
 
 from opentelemetry.sdk.resources import Resource
@@ -55,12 +60,76 @@ def span_from_dict(doc: dict) -> ReadableSpan:
     )
 
 
+def _iso_ns(value) -> int | None:
+    if not value:
+        return None
+    try:
+        stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1000
+
+
+def span_from_console_dict(doc: dict) -> ReadableSpan:
+    """A span as the SDK's ConsoleSpanExporter prints it (`ReadableSpan.to_json()`)."""
+    context = doc.get("context") or {}
+    try:
+        trace_id = int(context["trace_id"], 16)
+        span_id = int(context["span_id"], 16)
+        parent = SpanContext(trace_id, int(doc["parent_id"], 16), False) if doc.get("parent_id") else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ViewError(f"span {doc.get('name')!r}: bad or missing ids ({exc})") from None
+    status = doc.get("status") or {}
+    code_name = status.get("status_code") or "UNSET"
+    code = StatusCode[code_name] if code_name in StatusCode.__members__ else StatusCode.UNSET
+    kind_name = str(doc.get("kind") or "SpanKind.INTERNAL").rsplit(".", 1)[-1]
+    return ReadableSpan(
+        name=str(doc.get("name", "")),
+        context=SpanContext(trace_id, span_id, False, TraceFlags(TraceFlags.SAMPLED)),
+        parent=parent,
+        resource=Resource(_attrs((doc.get("resource") or {}).get("attributes"))),
+        attributes=_attrs(doc.get("attributes")),
+        events=[Event(e.get("name", ""), _attrs(e.get("attributes")), _iso_ns(e.get("timestamp")))
+                for e in doc.get("events") or []],
+        kind=SpanKind[kind_name] if kind_name in SpanKind.__members__ else SpanKind.INTERNAL,
+        status=Status(code, status.get("description")) if code == StatusCode.ERROR else Status(code),
+        start_time=_iso_ns(doc.get("start_time")),
+        end_time=_iso_ns(doc.get("end_time")),
+    )
+
+
+_DOCUMENT_START = re.compile(r"^[ \t]*[\[{]", re.MULTILINE)
+
+
+def iter_json_documents(text: str) -> list:
+    """Every JSON document in `text`: one whole document, JSON lines, or objects printed one
+    after another; lines that start no JSON document are skipped."""
+    try:
+        doc = json.loads(text)
+        return doc if isinstance(doc, list) else [doc]
+    except ValueError:
+        pass
+    decoder = json.JSONDecoder()
+    docs: list = []
+    pos = 0
+    while True:
+        match = _DOCUMENT_START.search(text, pos)
+        if match is None:
+            return docs
+        start = match.end() - 1
+        try:
+            doc, end = decoder.raw_decode(text, start)
+        except ValueError:
+            pos = start + 1
+            continue
+        docs.extend(doc if isinstance(doc, list) else [doc])
+        pos = end
+
+
 def spans_from_document(doc) -> list[ReadableSpan]:
     if not isinstance(doc, dict):
         raise ViewError("expected a JSON object per document or line")
     if "resourceSpans" in doc or "resource_spans" in doc:
-        import json
-
         from spanchain.serve import decode as otlp
 
         return otlp.request_to_spans(otlp.parse_request(json.dumps(doc).encode(), otlp.JSON)).spans
@@ -68,16 +137,21 @@ def spans_from_document(doc) -> list[ReadableSpan]:
         return [span_from_dict(s) for s in doc["spans"]]
     if "span_id" in doc:
         return [span_from_dict(doc)]
+    if isinstance(doc.get("context"), dict) and "span_id" in doc["context"]:
+        return [span_from_console_dict(doc)]
     raise ViewError("not an OTLP export request, a spanchain trace document or a span")
 
 
 def load_spans(texts: Iterable[str]) -> list[ReadableSpan]:
-    from spanchain.serve.decode import OtlpDecodeError, iter_json_documents
+    from spanchain.serve.decode import OtlpDecodeError
 
     spans: list[ReadableSpan] = []
     for text in texts:
+        docs = iter_json_documents(text)
+        if not docs and text.strip():
+            raise ViewError("no JSON found")
         try:
-            for doc in iter_json_documents(text):
+            for doc in docs:
                 spans.extend(spans_from_document(doc))
         except OtlpDecodeError as exc:
             raise ViewError(str(exc)) from None

@@ -20,7 +20,7 @@ import binascii
 import json
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -341,25 +341,3 @@ def encode_error(kind: str, code: int, message: str) -> tuple[bytes, str]:
     if kind == PROTOBUF:
         return status.SerializeToString(), PROTOBUF
     return json.dumps(json_format.MessageToDict(status)).encode(), JSON
-
-
-def iter_json_documents(text: str) -> Iterable[dict]:
-    """A whole JSON document, or JSON lines (one document per line)."""
-    stripped = text.strip()
-    if not stripped:
-        return []
-    try:
-        doc = json.loads(stripped)
-        return doc if isinstance(doc, list) else [doc]
-    except ValueError:
-        pass
-    docs = []
-    for n, line in enumerate(stripped.splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            docs.append(json.loads(line))
-        except ValueError as exc:
-            raise OtlpDecodeError(f"line {n} is not JSON: {exc}") from None
-    return docs
