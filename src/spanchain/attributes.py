@@ -346,7 +346,9 @@ def metadata_attributes(metadata: Mapping[str, Any] | None, limit: int = 64) -> 
     for i, (key, value) in enumerate(metadata.items()):
         if i >= limit:
             break
-        if value is None or key == "lc_versions":
+        # ls_* are LangChain's hints about the model (provider, name, temperature...), already
+        # recorded as gen_ai.* attributes; lc_versions is noise on every span.
+        if value is None or key == "lc_versions" or str(key).startswith("ls_"):
             continue
         out[sc.LC_METADATA_PREFIX + str(key)] = _scalar(value)
     return out

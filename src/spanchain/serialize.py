@@ -71,6 +71,38 @@ def to_jsonable(obj: Any, depth: int, seen: set[int]) -> Any:
         seen.discard(oid)
 
 
+_MESSAGE_EXTRAS = ("name", "tool_calls", "tool_call_id", "invalid_tool_calls")
+# What kind of object a class makes, decided once per class: probing an instance for absent
+# attributes goes through pydantic's __getattr__ and an exception, which costs more than the
+# whole conversion.
+_KINDS: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _kind(cls: type) -> tuple[str, tuple[str, ...]]:
+    known = _KINDS.get(cls)
+    if known is not None:
+        return known
+    fields = getattr(cls, "model_fields", None)
+    fields = fields if isinstance(fields, dict) else {}
+    if {"content", "type", "additional_kwargs"} <= fields.keys():
+        kind = ("message", tuple(f for f in _MESSAGE_EXTRAS if f in fields))
+    elif callable(getattr(cls, "to_messages", None)):
+        kind = ("prompt", ())
+    elif callable(getattr(cls, "model_dump", None)):
+        kind = ("pydantic", ())
+    elif callable(getattr(cls, "dict", None)):
+        kind = ("dict", ())
+    elif dataclasses.is_dataclass(cls):
+        kind = ("dataclass", ())
+    elif callable(getattr(cls, "isoformat", None)):
+        kind = ("iso", ())
+    else:
+        kind = ("other", ())
+    if len(_KINDS) < 4096:
+        _KINDS[cls] = kind
+    return kind
+
+
 def _container(obj: Any, depth: int, seen: set[int]) -> Any:
     if isinstance(obj, dict):
         out = {}
@@ -86,31 +118,33 @@ def _container(obj: Any, depth: int, seen: set[int]) -> Any:
         if len(items) > _MAX_ITEMS:
             out_list.append(f"… {len(obj) - _MAX_ITEMS} more items")
         return out_list
-    # pydantic v2 / v1 models (LangChain messages, Documents, ...)
-    dump = getattr(obj, "model_dump", None)
-    if callable(dump):
-        try:
-            return to_jsonable(dump(), depth + 1, seen)
-        except Exception:
-            pass
-    as_dict = getattr(obj, "dict", None)
-    if callable(as_dict) and not isinstance(obj, type):
-        try:
-            return to_jsonable(as_dict(), depth + 1, seen)
-        except Exception:
-            pass
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        try:
+    kind, extras = _kind(type(obj))
+    try:
+        if kind == "message":
+            # A reader needs a message's type, content and tool calls; its usage and response
+            # metadata are on the span's gen_ai.* attributes already.
+            out = {"type": obj.type, "content": to_jsonable(obj.content, depth + 1, seen)}
+            for extra in extras:
+                value = getattr(obj, extra, None)
+                if value:
+                    out[extra] = to_jsonable(value, depth + 1, seen)
+            return out
+        if kind == "prompt":  # ChatPromptValue, StringPromptValue
+            messages = getattr(obj, "messages", None)
+            if isinstance(messages, list):
+                return {"messages": [to_jsonable(m, depth + 1, seen) for m in messages]}
+            return to_jsonable(obj.to_string(), depth + 1, seen)
+        if kind == "pydantic":
+            return to_jsonable(obj.model_dump(), depth + 1, seen)
+        if kind == "dict" and not isinstance(obj, type):
+            return to_jsonable(obj.dict(), depth + 1, seen)
+        if kind == "dataclass" and not isinstance(obj, type):
             fields = {f.name: getattr(obj, f.name, None) for f in dataclasses.fields(obj)}
             return to_jsonable(fields, depth + 1, seen)
-        except Exception:
-            pass
-    iso = getattr(obj, "isoformat", None)  # datetime, date, time
-    if callable(iso):
-        try:
-            return iso()
-        except Exception:
-            pass
+        if kind == "iso":  # datetime, date, time
+            return obj.isoformat()
+    except Exception:
+        pass  # a broken model or property: fall back to its repr
     try:
         text = repr(obj)
     except Exception:
