@@ -214,6 +214,12 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         if not self._policy.capture:
             return
         values: dict[str, Any] = {}
+        self._render_content(content, values)
+        if values:
+            span.set_attributes(values)
+
+    def _render_content(self, content: Mapping[str, Any], values: dict[str, Any]) -> None:
+        """Render content values into `values` (capture must be on)."""
         truncated = False
         for key, raw in content.items():
             if raw is None:
@@ -224,8 +230,6 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
                 truncated = truncated or cut
         if truncated:
             values[sc.LC_CONTENT_TRUNCATED] = True
-        if values:
-            span.set_attributes(values)
 
     def _finish(
         self,
@@ -265,10 +269,10 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             self._rollup_attributes(state, attrs)
         if state.root is None:
             attrs[sc.LC_DESCENDANTS] = state.descendants
+        if content and self._policy.capture and span.is_recording():
+            self._render_content(content, attrs)
         if attrs:
-            span.set_attributes(attrs)
-        if content and span.is_recording():
-            self._set_content(span, content)
+            span.set_attributes(attrs)  # one call: the SDK takes its lock and validates per call
         span.end()
         self._propagate(state)
         if state.operation:
