@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: demo test setup bench bench-aim bench-sagemaker chaos docs clean
+.PHONY: demo test setup bench bench-aim bench-sagemaker bench-serve chaos docs clean
 
 setup: .venv/.synced
 
@@ -29,8 +29,20 @@ demo: setup
 test: setup
 	$(RUN) pytest $(PYTEST_ARGS)
 
+# The peer instrumentations compared by `bench core` live in their own dependency group, so
+# `make test` never needs them; --inexact keeps the dev group installed beside them.
 bench: setup
-	$(RUN) spanchain bench
+	$(UV) sync --frozen --all-packages --group dev --group bench --inexact
+	$(RUN) spanchain bench core
+
+bench-aim: setup
+	$(RUN) spanchain bench aim
+
+bench-sagemaker: setup
+	$(RUN) spanchain bench sagemaker
+
+bench-serve: setup
+	$(RUN) spanchain bench serve
 
 docs: setup
 	$(RUN) mkdocs build --strict
