@@ -228,3 +228,19 @@ def test_batching_follows_otel_bsp_variables(receiver):
     assert receiver.pipeline.flush(5)
     assert len(receiver.mem.get_finished_spans()) == 6
     assert receiver.stats.requests == 3  # 6 spans in batches of at most 2
+
+
+def test_configure_twice_returns_the_first_setup_until_it_is_shut_down(receiver):
+    result = run_child(
+        """
+        import spanchain, spanchain.config as c
+        first = spanchain.configure("spanchain_console")
+        assert spanchain.configure("otlp") is first and list(first.exporters) == ["spanchain_console"]
+        first.shutdown()
+        setup = spanchain.configure("otlp")
+        assert setup is not first and setup.tracer_provider is first.tracer_provider
+        """,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=receiver.url,
+    )
+    assert result["exporters"] == ["otlp"] and result["owns"] is False
+    assert receiver.pipeline.flush(5) and len(receiver.mem.get_finished_spans()) == 1

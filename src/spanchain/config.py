@@ -89,8 +89,13 @@ class Setup:
         return ok
 
     def shutdown(self) -> None:
-        """Flush and stop our processors; the app's own provider keeps running."""
+        """Flush and stop our processors; the app's own provider keeps running. Afterwards
+        `configure()` may be called again (it adds new exporters to the same global provider)."""
+        global _global_setup
         self.is_shut_down = True
+        with _lock:
+            if _global_setup is self:
+                _global_setup = None
         for processor in self.processors:
             try:
                 processor.shutdown()
