@@ -139,3 +139,18 @@ def test_tree_and_counters():
     c = seed_counters(spans)
     assert (c["chain_starts"], c["llm_starts"], c["tool_starts"], c["llm_streams"]) == (1, 1, 1, 5)
     assert c["starts"] == 3 and c["ends"] == 3 and c["errors"] == 0
+
+
+def test_tick_runs_while_the_exporter_is_busy():
+    class Busy(SlowExporter):
+        ticks = 0
+
+        def _tick(self):
+            Busy.ticks += 1
+
+    exp = Busy(delay=0.02, tick_interval_s=0.05, max_batch_spans=1)
+    for _ in range(20):  # ~0.4 s of back-to-back writes: never idle for a whole interval
+        exp.export(_spans(1))
+    assert exp.force_flush(5000)
+    assert Busy.ticks >= 2
+    exp.shutdown()

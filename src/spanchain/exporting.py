@@ -340,6 +340,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
     def _run(self) -> None:
         if self._spool_dir:
             self._open_spool()
+        next_tick = time.monotonic() + self._tick_interval_s
         while True:
             batch, flush, stop = self._next_batch()
             if self._spool is not None:
@@ -354,7 +355,11 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
                 flush.done.set()
             if stop:
                 break
-            if not batch and flush is None:
+            # Tick when idle, and also every interval while busy: a constantly fed exporter
+            # must still release traces whose grace period ran out.
+            now = time.monotonic()
+            if (not batch and flush is None) or now >= next_tick:
+                next_tick = now + self._tick_interval_s
                 self._safe_call("tick", self._tick)
         self._safe_call("flush", self._flush)
         self._safe_call("close", self._close)
