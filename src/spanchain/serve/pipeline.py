@@ -131,6 +131,8 @@ class Pipeline:
                 self._busy = True
             try:
                 self._deliver(batch)
+            except Exception as exc:  # the worker must outlive any bug, or the queue never drains
+                self._log.error(f"deliver:{type(exc).__name__}", "serve: delivering a batch failed: %r", exc)
             finally:
                 with self._cond:
                     self._queued -= len(batch)
