@@ -132,3 +132,19 @@ def test_view_reads_the_sdk_console_exporters_output_mixed_with_app_output(tmp_p
     assert view.stdout.count("── trace ") == 5 and "21 spans in 5 traces" in view.stderr
     assert "└─ StrOutputParser  [parser]" in view.stdout and "tokens 12→7" in view.stdout
     assert "ERROR" in view.stdout
+
+
+def test_serve_options_come_from_arguments_then_environment_then_defaults(monkeypatch):
+    from spanchain.cli import _build_parser
+    from spanchain.serve.app import options_from
+
+    parse = lambda *a: options_from(_build_parser().parse_args(["serve", *a]))  # noqa: E731
+    defaults = parse()
+    assert (defaults.host, defaults.port, defaults.max_connections, defaults.bearer_token) == ("127.0.0.1", 4318, 64, None)
+    monkeypatch.setenv("SPANCHAIN_SERVE_PORT", "9999")
+    monkeypatch.setenv("SPANCHAIN_SERVE_MAX_CONNECTIONS", "8")
+    monkeypatch.setenv("SPANCHAIN_SERVE_TOKEN", "from-env")
+    env = parse()
+    assert (env.port, env.max_connections, env.bearer_token) == (9999, 8, "from-env")
+    args = parse("--port", "7777", "--max-connections", "2", "--token", "from-arg")
+    assert (args.port, args.max_connections, args.bearer_token) == (7777, 2, "from-arg")

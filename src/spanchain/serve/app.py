@@ -9,6 +9,7 @@ Settings: command-line option, else environment variable, else default (see docs
   --max-request-bytes       SPANCHAIN_SERVE_MAX_REQUEST_BYTES       16 MiB
   --max-decompressed-bytes  SPANCHAIN_SERVE_MAX_DECOMPRESSED_BYTES  64 MiB
   --queue-spans      SPANCHAIN_SERVE_QUEUE_SPANS      20000
+  --max-connections  SPANCHAIN_SERVE_MAX_CONNECTIONS  64
   --no-translate     SPANCHAIN_SERVE_TRANSLATE=false
 
 Exporter names are OTEL_TRACES_EXPORTER names (entry points: aim, sagemaker, otlp, console, ...)
@@ -85,6 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-request-bytes", type=int, help="largest request body (default 16777216)")
     parser.add_argument("--max-decompressed-bytes", type=int, help="largest body after gzip (default 67108864)")
     parser.add_argument("--queue-spans", type=int, help="spans held before answering 429 (default 20000)")
+    parser.add_argument("--max-connections", type=int, help="requests handled at once; more get 503 (default 64)")
     parser.add_argument("--no-translate", action="store_true", help="do not translate OpenInference/OpenLLMetry/gen_ai spans")
     parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to flush on shutdown (default 30)")
     parser.add_argument("--ready-file", help="write the bound port here once listening (for scripts)")
@@ -101,6 +103,7 @@ def options_from(args: argparse.Namespace):
         max_request_bytes=args.max_request_bytes or _env("SPANCHAIN_SERVE_MAX_REQUEST_BYTES", d.max_request_bytes),
         max_decompressed_bytes=args.max_decompressed_bytes
         or _env("SPANCHAIN_SERVE_MAX_DECOMPRESSED_BYTES", d.max_decompressed_bytes),
+        max_connections=args.max_connections or _env("SPANCHAIN_SERVE_MAX_CONNECTIONS", d.max_connections),
     )
 
 
