@@ -7,8 +7,9 @@ Writes the same synthetic LangChain traces twice into a local repo:
    with the same names, contexts and steps, and the same params), made directly on a Run.
 Runs are opened before each clock starts and closed after it stops, in both cases. The ratio
 of the two is our overhead; the target is under 1.25 (translation adds < 25% to Aim's own cost).
-Rounds alternate the order; the medians are reported. The verdict uses the process's CPU time
-(all threads, Aim's RocksDB work included), which a busy machine disturbs far less than wall time.
+Rounds alternate the order. The verdict compares the best round's CPU time of the whole process
+(all threads, Aim's RocksDB work included), which a busy machine disturbs far less than wall
+time; median wall-clock throughput is reported alongside.
 """
 
 from __future__ import annotations
@@ -34,24 +35,28 @@ def _traces_by_group(spans):
     return groups
 
 
-def _raw_calls(groups, max_text_chars):
-    """The records and params the exporter derives, precomputed (not timed)."""
-    from spanchain_aim.translate import run_params, span_records, trace_records
+def _raw_calls(groups, max_text_chars, run_per: str):
+    """Per Aim run: the records and params the exporter derives, precomputed (not timed)."""
+    from spanchain_aim.translate import run_params, span_records, trace_params, trace_records
 
-    records = []
-    for group in groups:
-        records.extend(r for s in group for r in span_records(s, max_text_chars))
-        records.extend(trace_records(group, max_text_chars))
-    params = run_params([s for g in groups for s in g])
-    return records, params
+    def records_of(group):
+        out = [r for s in group for r in span_records(s, max_text_chars)]
+        return out + trace_records(group, max_text_chars)
+
+    if run_per == "trace":
+        return [(records_of(g), {**trace_params(g), **run_params(g)}, trace_params(g)["trace"]["root_name"])
+                for g in groups]
+    records = [r for g in groups for r in records_of(g)]
+    return [(records, run_params([s for g in groups for s in g]), None)]
 
 
-def _time_exporter(repo: str, spans, batch: int) -> tuple[float, float]:
+def _time_exporter(repo: str, spans, batch: int, run_per: str) -> tuple[float, float]:
     from spanchain_aim.exporter import AimSpanExporter
 
-    exporter = AimSpanExporter(repo=repo, experiment="bench-exporter", run_per="session",
+    exporter = AimSpanExporter(repo=repo, experiment="bench-exporter", run_per=run_per,
                                max_queue_spans=len(spans) + 1)
-    exporter.session_run_hash(60)  # open the run outside the clock, as the baseline does
+    if run_per == "session":
+        exporter.session_run_hash(60)  # open the run outside the clock, as the baseline does
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(0, len(spans), batch):
         exporter.export(spans[i:i + batch])
@@ -64,53 +69,67 @@ def _time_exporter(repo: str, spans, batch: int) -> tuple[float, float]:
     return elapsed
 
 
-def _time_raw(repo: str, records, params) -> tuple[float, float]:
+def _time_raw(repo: str, runs, run_per: str) -> tuple[float, float]:
+    """The same Aim calls, made directly. Per-trace runs are opened and closed on the clock,
+    as the exporter must; a session run is opened and closed off it, on both sides."""
     import aim
 
     from spanchain_aim.translate import TextRecord
 
-    run = aim.Run(repo=repo, experiment="bench-raw", system_tracking_interval=None,
-                  capture_terminal_logs=False, log_system_params=False)
+    def open_run():
+        return aim.Run(repo=repo, experiment="bench-raw", system_tracking_interval=None,
+                       capture_terminal_logs=False, log_system_params=False)
+
+    session = open_run() if run_per == "session" else None
     t0, c0 = time.perf_counter(), time.process_time()
-    for key, value in params.items():
-        run[key] = value
-    for r in records:
-        value = aim.Text(r.text) if isinstance(r, TextRecord) else r.value
-        run.track(value, name=r.name, step=r.step, context=dict(r.context))
+    for records, params, name in runs:
+        run = session or open_run()
+        if name:
+            run.name = name
+        for key, value in params.items():
+            run[key] = value
+        for r in records:
+            value = aim.Text(r.text) if isinstance(r, TextRecord) else r.value
+            run.track(value, name=r.name, step=r.step, context=dict(r.context))
+        if session is None:
+            run.close()
     elapsed = time.perf_counter() - t0, time.process_time() - c0
-    run.close()
+    if session is not None:
+        session.close()
     return elapsed
 
 
 def run_benchmark(traces: int = 200, rounds: int = 3, repo: str | None = None, batch: int = 512,
-                  max_text_chars: int = 100_000, progress=None) -> dict:
+                  max_text_chars: int = 100_000, run_per: str = "session", progress=None) -> dict:
     from spanchain_aim.synthetic import agent_spans
 
     spans = agent_spans(traces, service="bench")
     groups = _traces_by_group(spans)
-    records, params = _raw_calls(groups, max_text_chars)
+    runs = _raw_calls(groups, max_text_chars, run_per)
     workdir = repo or tempfile.mkdtemp(prefix="spanchain-aim-bench-")
     exporter_s, raw_s = [], []
     for i in range(rounds):
         order = (("exporter", "raw") if i % 2 == 0 else ("raw", "exporter"))
         for which in order:
             if which == "exporter":
-                exporter_s.append(_time_exporter(workdir, spans, batch))
+                exporter_s.append(_time_exporter(workdir, spans, batch, run_per))
             else:
-                raw_s.append(_time_raw(workdir, records, params))
+                raw_s.append(_time_raw(workdir, runs, run_per))
         if progress:
             progress(f"round {i + 1}/{rounds}: exporter {exporter_s[-1][0]:.3f}s wall / {exporter_s[-1][1]:.3f}s cpu, "
                      f"raw Aim {raw_s[-1][0]:.3f}s wall / {raw_s[-1][1]:.3f}s cpu")
     wall = statistics.median(w for w, _ in exporter_s), statistics.median(w for w, _ in raw_s)
-    cpu = statistics.median(c for _, c in exporter_s), statistics.median(c for _, c in raw_s)
-    # CPU time of the whole process (all threads, Aim's RocksDB included) is the judge: wall
-    # time on a shared machine mostly measures the neighbours.
+    # The judge is the CPU time of the whole process (all threads, Aim's RocksDB included),
+    # best round of each side: wall time on a shared machine mostly measures the neighbours,
+    # and noise only ever adds time.
+    cpu = min(c for _, c in exporter_s), min(c for _, c in raw_s)
     ratio = cpu[0] / cpu[1] if cpu[1] > 0 else float("inf")
     return {
         "repo": workdir,
+        "run_per": run_per,
         "traces": traces,
         "spans": len(spans),
-        "aim_calls_per_round": len(records) + len(params),
+        "aim_calls_per_round": sum(len(records) + len(params) + bool(name) for records, params, name in runs),
         "rounds": rounds,
         "exporter_seconds": [{"wall": w, "cpu": c} for w, c in exporter_s],
         "raw_aim_seconds": [{"wall": w, "cpu": c} for w, c in raw_s],
@@ -132,17 +151,20 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repo", default=None, help="Aim repo to write into (default: a temp dir)")
     parser.add_argument("--batch", type=int, default=512, help="spans per export() call")
+    parser.add_argument("--run-per", choices=("session", "trace"), default="session",
+                        help="one Aim run for all traces (default) or one per trace")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quick", action="store_true", help="20 traces, 1 round (a smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
         args.traces, args.rounds = 20, 1
     say = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
-    result = run_benchmark(args.traces, args.rounds, args.repo, args.batch, progress=say)
+    result = run_benchmark(args.traces, args.rounds, args.repo, args.batch, run_per=args.run_per, progress=say)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"Aim exporter: {result['spans']} spans ({result['traces']} traces) into {result['repo']}")
+        print(f"Aim exporter, run_per={result['run_per']}: {result['spans']} spans ({result['traces']} traces) "
+              f"into {result['repo']}")
         print(f"  through AimSpanExporter : {result['exporter_spans_per_s']:8.0f} spans/s wall, "
               f"{result['exporter_spans_per_cpu_s']:8.0f} spans per CPU-second")
         print(f"  same Aim calls directly : {result['raw_aim_spans_per_s']:8.0f} spans/s wall, "

@@ -115,20 +115,21 @@ class RunWriter:
         # a retry of the same span lands on the same step again.
         self._owners: collections.OrderedDict[tuple, str] = collections.OrderedDict()
 
-    def _context(self, name: str, context: Mapping[str, str]) -> dict[str, str]:
+    def _context(self, name: str, context: Mapping[str, str]) -> tuple[Mapping[str, str], tuple]:
+        """The context to track under (folded when there are too many) and its sequence key."""
         key = (name, tuple(sorted(context.items())))
         if key in self._contexts:
-            return dict(context)
+            return context, key
         if len(self._contexts) < self._max_contexts:
             self._contexts.add(key)
-            return dict(context)
+            return context, key
         # Too many distinct contexts make Aim's UI crawl; fold the long tail together.
         folded = {k: (OVERFLOW_NAME if k == "name" else v) for k, v in context.items()}
-        self._contexts.add((name, tuple(sorted(folded.items()))))
-        return folded
+        key = (name, tuple(sorted(folded.items())))
+        self._contexts.add(key)
+        return folded, key
 
-    def _step(self, record: Record, context: Mapping[str, str]) -> int:
-        base = (record.name, tuple(sorted(context.items())))
+    def _step(self, record: Record, base: tuple) -> int:
         step = record.step
         while True:
             owner = self._owners.get((*base, step))
@@ -146,8 +147,9 @@ class RunWriter:
 
         count = 0
         for record in records:
-            context = self._context(record.name, record.context)
-            step = self._step(record, context)
+            context, key = self._context(record.name, record.context)
+            step = self._step(record, key)
+            # Aim copies the context it is given, so ours is passed as is.
             if isinstance(record, TextRecord):
                 self.run.track(aim.Text(record.text), name=record.name, step=step, context=context)
             elif isinstance(record, MetricRecord):

@@ -23,7 +23,6 @@ from spanchain.traces import (
     is_langchain_root,
     render_tree,
     run_type,
-    seed_counters,
     span_id_hex,
     trace_id_hex,
     trace_summary,
@@ -271,7 +270,7 @@ def trace_records(spans: Sequence[ReadableSpan], max_text_chars: int = DEFAULT_M
         TRACE_TOOL_CALLS: sum(1 for s in spans if run_type(s) == "tool"),
         TRACE_LLM_CALLS: sum(1 for s in spans if run_type(s) in _MODEL_TYPES),
     }
-    for name, value in seed_counters(spans).items():
+    for name, value in summary["counters"].items():
         metrics[COUNTER_PREFIX + name] = value
     records.extend(MetricRecord(name, ctx, step, float(value), owner) for name, value in metrics.items())
     return records
