@@ -255,3 +255,18 @@ def test_spans_kept_in_the_spool_while_aim_is_unreachable_reach_aim_after_a_rest
     run = read_run(aim_repo, restarted.run_hashes[0])
     assert sorted(run.texts_of("tool.output")) == ["2", "3"]
     assert len(run.texts_of("trace")) == 2
+
+
+def test_asking_for_the_run_hash_does_not_cut_a_running_trace_short(aim_repo):
+    spans = agent_spans(1)
+    root = next(s for s in spans if not s.attributes.get(sc.LC_PARENT_RUN_ID))
+    children = [s for s in spans if s is not root]
+    exporter = AimSpanExporter(repo=aim_repo, experiment="hash-mid-trace")
+    exporter.export(children)  # the root run is still going
+    run_hash = exporter.session_run_hash()
+    assert run_hash and exporter.traces_written == 0
+    exporter.export([root])
+    _export(exporter, [])
+    assert exporter.traces_written == 1  # written once, whole
+    run = read_run(aim_repo, run_hash)
+    assert run.metric_values("counter.starts") == [5.0]

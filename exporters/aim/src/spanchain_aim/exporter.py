@@ -105,11 +105,14 @@ class AimSpanExporter(BackgroundSpanExporter):
         self._version = _spanchain_version()
         self.traces_written = 0
         self.traces_failed = 0  # traces given up on (dropped, or left to the spool)
+        self._user_flushes = 0
 
     # --- public helpers (any thread) ------------------------------------------------------
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Write everything held now; False if anything is still pending or was given up on."""
         failed_before = self.traces_failed
+        with self._hash_lock:
+            self._user_flushes += 1
         done = super().force_flush(timeout_millis)
         return done and not self._pending and self.traces_failed == failed_before
 
@@ -167,7 +170,10 @@ class AimSpanExporter(BackgroundSpanExporter):
             if self._stopping:
                 return None
             self._commands.append(command)
-        if not self.force_flush(int(timeout_s * 1000)) or not command.done.wait(0):
+        # The base flush runs our `_flush`, which runs the command; its own verdict (the spool
+        # may still hold spans) does not matter here, only whether the command ran.
+        super().force_flush(int(timeout_s * 1000))
+        if not command.done.is_set():
             return None
         if command.error is not None:
             self._log.warning(f"command:{type(command.error).__name__}",
@@ -197,8 +203,14 @@ class AimSpanExporter(BackgroundSpanExporter):
         self._write_all_pending()
 
     def _flush(self) -> None:
-        for group in self._assembler.drain():
-            self._pending.append(_Pending(group_key(group[0]), group))
+        with self._hash_lock:
+            # Only a real flush (or shutdown) writes incomplete traces; a helper call that
+            # merely needs the writer thread (session_run_hash...) leaves them to complete.
+            drain = self._user_flushes > 0 or self._stopping
+            self._user_flushes = max(0, self._user_flushes - 1)
+        if drain:
+            for group in self._assembler.drain():
+                self._pending.append(_Pending(group_key(group[0]), group))
         self._write_all_pending()
         while self._commands:
             command = self._commands.popleft()
