@@ -24,9 +24,16 @@ def _ctx_llm():
 
 
 def test_session_mode_writes_one_run_with_exact_texts_metrics_steps_params(aim_repo):
+    import sys
+
     spans = agent_spans(2, service="shop")
     exporter = AimSpanExporter(repo=aim_repo, experiment="exp-session", run_per="session")
-    _export(exporter, spans)
+    stdout_write, stderr_write = sys.stdout.write, sys.stderr.write
+    exporter.export(spans)
+    assert exporter.force_flush(60_000)
+    # The session run is open now; Aim's default terminal capture would have patched these.
+    assert (sys.stdout.write, sys.stderr.write) == (stdout_write, stderr_write)
+    exporter.shutdown()
     (run_hash,) = exporter.run_hashes
     run = read_run(aim_repo, run_hash)
     assert run.experiment == "exp-session"
@@ -58,6 +65,7 @@ def test_session_mode_writes_one_run_with_exact_texts_metrics_steps_params(aim_r
     assert run.params["service"]["name"] == "shop"
     assert run.params["spanchain"]["run_per"] == "session"
     assert "__system_params" not in run.params  # Aim's side effects stay off unless asked
+    assert not [name for (name, _ctx) in run.metrics if name.startswith("__system__")]
 
 
 def test_trace_mode_writes_one_run_per_root_with_trace_params(aim_repo):

@@ -100,7 +100,7 @@ class AimSpanExporter(BackgroundSpanExporter):
         self._commands: collections.deque[_Command] = collections.deque()
         self._session: RunWriter | None = None
         self._held: set[tuple[int, int]] = set()
-        self._hash_lock = threading.Lock()
+        self._state_lock = threading.Lock()
         self._hashes: list[str] = []
         self._version = _spanchain_version()
         self.traces_written = 0
@@ -111,7 +111,7 @@ class AimSpanExporter(BackgroundSpanExporter):
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Write everything held now; False if anything is still pending or was given up on."""
         failed_before = self.traces_failed
-        with self._hash_lock:
+        with self._state_lock:
             self._user_flushes += 1
         done = super().force_flush(timeout_millis)
         return done and not self._pending and self.traces_failed == failed_before
@@ -119,7 +119,7 @@ class AimSpanExporter(BackgroundSpanExporter):
     @property
     def run_hashes(self) -> list[str]:
         """Hashes of the Aim runs this exporter wrote to, oldest first (the last 1000)."""
-        with self._hash_lock:
+        with self._state_lock:
             return list(self._hashes)
 
     def aim_up_command(self) -> str:
@@ -203,7 +203,7 @@ class AimSpanExporter(BackgroundSpanExporter):
         self._write_all_pending()
 
     def _flush(self) -> None:
-        with self._hash_lock:
+        with self._state_lock:
             # Only a real flush (or shutdown) writes incomplete traces; a helper call that
             # merely needs the writer thread (session_run_hash...) leaves them to complete.
             drain = self._user_flushes > 0 or self._stopping
@@ -312,7 +312,7 @@ class AimSpanExporter(BackgroundSpanExporter):
             session.close()
 
     def _remember_hash(self, run_hash: str) -> None:
-        with self._hash_lock:
+        with self._state_lock:
             if run_hash not in self._hashes:
                 self._hashes.append(run_hash)
                 del self._hashes[:-_MAX_LISTED_HASHES]
