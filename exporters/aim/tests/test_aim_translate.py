@@ -153,3 +153,39 @@ def test_building_the_exporter_does_not_import_aim():
             "print('aim' in sys.modules); e.shutdown()")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=50),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(payload=st.one_of(st.text(max_size=200), _json_values.map(json.dumps)))
+def test_renderers_never_raise_and_always_return_text(payload):
+    for fn in (render.render_messages, render.render_payload, render.render_documents,
+               render.render_instructions):
+        assert isinstance(fn(payload), str)
+    assert render.count_tool_calls(payload) >= 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=_json_values | st.binary(max_size=20) | st.sets(st.integers(), max_size=5))
+def test_param_values_are_always_storable(value):
+    def storable(v, depth=0):
+        assert depth < 20
+        if isinstance(v, dict):
+            return all(isinstance(k, str) and storable(x, depth + 1) for k, x in v.items())
+        if isinstance(v, list):
+            return all(storable(x, depth + 1) for x in v)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return -(2**63) <= v < 2**63
+        if isinstance(v, float):
+            return math.isfinite(v)
+        return v is None or isinstance(v, (bool, str))
+
+    assert storable(param_value(value))
