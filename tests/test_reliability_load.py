@@ -11,21 +11,22 @@ import gc
 import threading
 import time
 
+import sys
+from pathlib import Path
+
 import psutil
 import pytest
-from langchain_core.language_models import FakeListChatModel
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnableConfig, RunnableLambda
-from langchain_core.tools import tool
 from langchain_core.tracers.base import BaseTracer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanchain import OpenTelemetryCallbackHandler
-from spanchain import semconv as sc
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faults.app import chain as _chain  # noqa: E402
+from spanchain import OpenTelemetryCallbackHandler  # noqa: E402
+from spanchain import semconv as sc  # noqa: E402
 
 ASYNC_CALLS = 1000
 THREADS = 8
@@ -43,22 +44,6 @@ class RunTreeCollector(BaseTracer):
     def _persist_run(self, run):
         with self._lock:
             self.roots.append(run)
-
-
-@tool
-def lookup(term: str) -> str:
-    """Look a term up."""
-    return f"facts about {term}"
-
-
-def _enrich(question: str, config: RunnableConfig) -> dict:
-    return {"question": question, "facts": lookup.invoke({"term": question}, config=config)}
-
-
-def _chain():
-    prompt = ChatPromptTemplate.from_messages([("system", "Use: {facts}"), ("human", "{question}")])
-    model = FakeListChatModel(responses=["an answer", "another answer"])
-    return RunnableLambda(_enrich).with_config(run_name="enrich") | prompt | model | StrOutputParser()
 
 
 def _run_load(chain, callbacks):

@@ -240,8 +240,8 @@ def test_full_spool_drops_and_counts(tmp_path):
         exp.export(make_spans(5))
         exp.force_flush(2000)
     st = exp.stats
-    assert st.dropped_spool_full > 0
-    assert st.spooled + st.dropped_spool_full == 50
+    assert st.spool_bypassed > 0 and st.dropped_after_retries == st.spool_bypassed
+    assert st.spooled + st.dropped_after_retries == 50
     exp.shutdown()
 
 
@@ -261,7 +261,8 @@ def test_unwritable_disk_falls_back_to_direct_writes_while_the_backend_is_up(tmp
     exp.export(spans)
     assert exp.force_flush(5000)
     exp.shutdown()
-    assert exp.stats.spool_errors >= 1 and exp.stats.dropped_spool_full == 0
+    assert exp.stats.spool_errors >= 1 and exp.stats.spool_bypassed == 5
+    assert exp.stats.dropped_after_retries == 0
     assert [r["k"] for r in read_backend(exp.path)][-5:] == keys(spans)
 
 

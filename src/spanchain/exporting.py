@@ -57,7 +57,8 @@ class ExporterStats:
     spooled: int = 0  # spans journaled to disk before their first write attempt
     replayed: int = 0  # spans a previous process left in the spool, written by this one
     spool_pending: int = 0  # spans on disk not yet written (a gauge, updated by the writer)
-    dropped_spool_full: int = 0  # spans neither spoolable (full/disk error) nor writable
+    dropped_spool_full: int = 0  # spans neither written nor saved by a shutdown that timed out
+    spool_bypassed: int = 0  # spans written directly because the spool was full or unwritable
     dropped_corrupt: int = 0  # spans in spool records that could not be decoded
     spool_errors: int = 0  # spool open/append failures (the exporter then writes without it)
     redacted_spans: int = 0  # spans that carried secret-looking values, masked before export
@@ -260,12 +261,12 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
     def _on_write_failed(self, spans: list[ReadableSpan], exc: BaseException) -> None:
         """A batch failed every retry. Spooled spans stay on disk and are retried; others are
         counted and logged as dropped."""
-        if self._keep_in_spool(spans):
+        spans = self._keep_in_spool(spans)
+        if not spans:
             self._log.warning(
                 "kept-in-spool",
-                "%s exporter: %d spans failed to write (%r); kept in the spool for a later retry",
+                "%s exporter: a write failed (%r); its spans stay in the spool for a later retry",
                 self._name,
-                len(spans),
                 exc,
             )
             return
@@ -279,25 +280,28 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             exc,
         )
 
-    def _keep_in_spool(self, spans: Sequence[ReadableSpan]) -> bool:
-        """For held spans that a subclass failed to write: rewind delivery to their batches."""
+    def _keep_in_spool(self, spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+        """Held spans a subclass failed to write: rewind delivery to their spooled batches.
+        Returns the spans the spool does not hold (those are really lost)."""
         if self._spool is None or not self._acks_own_spans:
-            return False
+            return list(spans)
         seqs = set()
+        rest = []
         for span in spans:
             ctx = span.context
             seq = self._span_seq.pop((ctx.trace_id, ctx.span_id), None) if ctx is not None else None
-            if seq is not None:
+            if seq is None:
+                rest.append(span)
+            else:
                 seqs.add(seq)
-        if not seqs:
-            return False
-        for seq in seqs:
-            self._seq_outstanding.pop(seq, None)
-        # Batches are re-delivered from the oldest affected one on (subclasses skip spans they
-        # still hold, and rewrite the rest idempotently).
-        self._delivered_seq = min(self._delivered_seq, min(seqs) - 1)
-        self._schedule_retry()
-        return True
+        if seqs:
+            for seq in seqs:
+                self._seq_outstanding.pop(seq, None)
+            # Batches are re-delivered from the oldest affected one on (subclasses skip spans
+            # they still hold, and rewrite the rest idempotently).
+            self._delivered_seq = min(self._delivered_seq, min(seqs) - 1)
+            self._schedule_retry()
+        return rest
 
     # --- writer thread ------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -467,40 +471,21 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
         self._update_pending()
 
     def _journal_failed(self, batch: list[ReadableSpan], exc: BaseException) -> None:
+        """The spool cannot take this batch (full, disk error): write it directly, undurably,
+        possibly ahead of older spooled batches. If that fails too, the spans are counted as
+        dropped like any failed write (`_on_write_failed`)."""
         self.stats.spool_errors += 1
+        self.stats.spool_bypassed += len(batch)
         what = "full" if isinstance(exc, SpoolFull) else "unwritable"
-        if self._undelivered():
-            # The backend is failing and the disk cannot take more: nowhere left to keep them.
-            self.stats.dropped_spool_full += len(batch)
-            self._log.error(
-                f"spool-{what}",
-                "%s exporter: spool %s (%r) while the backend is failing; dropping %d spans "
-                "(counted in .stats.dropped_spool_full)",
-                self._name,
-                what,
-                exc,
-                len(batch),
-            )
-            return
-        # Backend healthy as far as we know: write without the safety net rather than drop.
         self._log.warning(
-            f"spool-{what}-bypass",
-            "%s exporter: spool %s (%r); writing directly, undurably",
+            f"spool-{what}",
+            "%s exporter: spool %s (%r); writing spans directly, without the safety net "
+            "(counted in .stats.spool_bypassed)",
             self._name,
             what,
             exc,
         )
-        exc2 = self._write_with_retries(batch)
-        if exc2 is not None:
-            self.stats.dropped_spool_full += len(batch)
-            self._log.error(
-                "spool-bypass-dropped",
-                "%s exporter: dropped %d spans: spool %s and backend failing (%r)",
-                self._name,
-                len(batch),
-                what,
-                exc2,
-            )
+        self._deliver(batch)
 
     def _undelivered(self) -> int:
         return len(self._spool.pending(after_seq=self._delivered_seq, limit=1)) if self._spool else 0

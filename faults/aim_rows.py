@@ -1,0 +1,130 @@
+"""Fault rows against Aim: a real repo on disk, a real `aim server` on loopback. Spans found =
+lines of the per-trace tree Text the exporter writes (one line per span), read back through Aim."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+from faults.app import App
+from faults.harness import Row, Timer, drain, finish
+
+
+def exporter(repo: str, spool_dir: str | None, **kw):
+    from spanchain_aim import AimSpanExporter
+
+    return AimSpanExporter(
+        repo=repo,
+        experiment="faults",
+        spool_dir=spool_dir,
+        trace_grace_s=0.5,
+        tick_interval_s=0.2,
+        retry_backoff_s=0.2,
+        shutdown_timeout_s=kw.pop("shutdown_timeout_s", 20),
+        **kw,
+    )
+
+
+def _workdir() -> str:
+    """A temporary directory removed at exit, not at the end of the row: Aim leaves a status
+    reporter thread behind for a run whose creation failed (locked metadata DB), and that thread
+    keeps touching files in the repo."""
+    path = tempfile.mkdtemp(prefix="spanchain-faults-aim-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def found_spans(repo: str) -> tuple[int, int]:
+    """(spans found, runs Aim itself cannot read back) over every run in the repo."""
+    from spanchain_aim.readback import read_runs
+
+    from aim import Repo
+
+    total = broken = 0
+    for run_hash in Repo.from_path(repo).list_all_runs():
+        try:
+            snaps = read_runs(repo, [run_hash])
+        except Exception:  # e.g. RepoIntegrityError: a run created while the metadata DB was locked
+            broken += 1
+            continue
+        for snap in snaps:
+            for text in snap.texts_of("trace"):
+                total += len([line for line in text.splitlines() if line.strip()])
+    return total, broken
+
+
+def _finish(row: Row, app: App, exp, found: tuple[int, int], drained: bool) -> Row:
+    count, broken = found
+    if broken:
+        row.note += f"; {broken} unreadable run(s) left in the repo"
+    return finish(row, app, exp, count, drained)
+
+
+_HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=1, isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("LOCKED", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("COMMIT")
+"""
+
+
+def repo_locked(calls: int = 10, hold_s: float = 8.0) -> Row:
+    """Another process holds Aim's run-metadata database exclusively while the app runs."""
+    row = Row("aim: repo locked by another process")
+    work = _workdir()
+    with Timer() as t:
+        repo = os.path.join(work, "repo")
+        from aim import Repo
+
+        Repo.from_path(repo, init=True)
+        db = os.path.join(repo, ".aim", "run_metadata.sqlite")
+        sqlite3.connect(db).close()
+        holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, db, str(hold_s)], stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "LOCKED"
+        exp = exporter(repo, os.path.join(work, "spool"))
+        app = App(exp)
+        app.run(calls, pace_s=0.2)
+        locked_still = holder.poll() is None
+        holder.wait(hold_s + 30)
+        drained = drain(exp, 120)
+        exp.shutdown()
+        row.note = f"lock held {hold_s:.0f}s{' through the whole app run' if locked_still else ''}"
+        _finish(row, app, exp, found_spans(repo), drained)
+    row.seconds = t.seconds
+    return row
+
+
+def server_killed(calls: int = 10) -> Row:
+    """`aim server` is SIGKILLed mid-run and started again on the same port."""
+    from spanchain_aim.testing import AimServer
+
+    row = Row("aim: aim server killed mid-run, restarted")
+    work = _workdir()
+    with Timer() as t:
+        repo = os.path.join(work, "repo")
+        server = AimServer(repo).start()
+        try:
+            exp = exporter(server.uri, os.path.join(work, "spool"), run_per="trace")
+            app = App(exp)
+            app.run(calls)
+            drain(exp, 60)
+            server.kill()
+            app.run(calls, tag="down")
+            time.sleep(2.0)
+            server.start()
+            drained = drain(exp, 45)
+            exp.shutdown()
+        finally:
+            server.stop()
+        row.note = "run_per=trace over aim://"
+        _finish(row, app, exp, found_spans(repo), drained)
+    row.seconds = t.seconds
+    return row

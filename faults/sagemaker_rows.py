@@ -1,0 +1,185 @@
+"""Fault rows against SageMaker Experiments: a real moto server over HTTP, with our fault proxy
+in front of it. Spans found = distinct spans in the trace documents the exporter put in S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from faults.app import App
+from faults.harness import Row, Timer, counted_drops, drain, environ, finish
+from faults.proxy import FaultProxy
+
+BUCKET = "spanchain-faults"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def short_client_timeouts(read_s: float = 2.0, connect_s: float = 2.0):
+    """The exporter's botocore read timeout is 30 s; the slow-response row needs it short."""
+    from dataclasses import dataclass
+
+    from spanchain_sagemaker import aws
+
+    original = aws.ClientSettings
+
+    @dataclass
+    class Short(original):
+        connect_timeout_s: float = connect_s
+        read_timeout_s: float = read_s
+
+    aws.ClientSettings = Short
+    try:
+        yield
+    finally:
+        aws.ClientSettings = original
+
+
+@contextmanager
+def sagemaker_backend(workdir: str):
+    from spanchain_sagemaker.emulator import start_emulator
+
+    emu = start_emulator(log_path=os.path.join(workdir, "moto.log"))
+    proxy = FaultProxy(emu.endpoint_url).start()
+    try:
+        with environ(**{**emu.aws_env(), "AWS_ENDPOINT_URL": proxy.url}):
+            yield emu, proxy
+    finally:
+        proxy.stop()
+        emu.stop()
+
+
+def exporter(spool_dir: str | None, **kw):
+    from spanchain_sagemaker import SageMakerSpanExporter
+
+    kw.setdefault("max_attempts", 2)  # client retries; our own backoff and the spool do the rest
+    return SageMakerSpanExporter(
+        experiment_name="faults",
+        artifact_bucket=BUCKET,
+        spool_dir=spool_dir,
+        trace_grace_s=0.5,
+        tick_interval_s=0.2,
+        retry_backoff_s=0.2,
+        shutdown_timeout_s=kw.pop("shutdown_timeout_s", 20),
+        **kw,
+    )
+
+
+def found_spans(emu) -> set[tuple[str, str]]:
+    s3 = emu.client("s3")
+    found: set[tuple[str, str]] = set()
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                if "/traces/" not in obj["Key"] or not obj["Key"].endswith(".json"):
+                    continue
+                doc = json.loads(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
+                for span in doc.get("spans", []):
+                    found.add((span["trace_id"], span["span_id"]))
+    except s3.exceptions.NoSuchBucket:
+        pass
+    return found
+
+
+def transient(fault: str, mode: str, ratio: float, slow_s: float = 0.0, calls: int = 20, fault_s: float = 8.0) -> Row:
+    """For `fault_s` seconds the backend answers `mode` to `ratio` of requests (the app runs
+    meanwhile), then it recovers."""
+    row = Row(f"sagemaker: {fault}")
+    with Timer() as t, tempfile.TemporaryDirectory() as work, sagemaker_backend(work) as (emu, proxy), \
+            short_client_timeouts():
+        exp = exporter(os.path.join(work, "spool"))
+        app = App(exp)
+        proxy.set(mode, ratio, slow_s)
+        started = time.monotonic()
+        app.run(calls, pace_s=fault_s / calls / 2)
+        time.sleep(max(0.0, fault_s - (time.monotonic() - started)))  # the writer meets the faults
+        proxy.set("pass")
+        drained = drain(exp, 120)
+        exp.shutdown()
+        row.note = f"{proxy.faults} of {proxy.requests} requests faulted"
+        finish(row, app, exp, len(found_spans(emu)), drained)
+    row.seconds = t.seconds
+    return row
+
+
+def moto_restart(calls: int = 10) -> Row:
+    """moto stops mid-run (its data is in memory, so count before), then restarts empty."""
+    from spanchain_sagemaker.emulator import start_emulator
+
+    row = Row("sagemaker: moto stopped, restarted")
+    with Timer() as t, tempfile.TemporaryDirectory() as work, sagemaker_backend(work) as (emu, proxy):
+        exp = exporter(os.path.join(work, "spool"))
+        app = App(exp)
+        app.run(calls)
+        drain(exp, 60)
+        before = found_spans(emu)
+        emu.stop()
+        app.run(calls, tag="down")
+        time.sleep(2.0)
+        pending_in_outage = exp.stats.spool_pending
+        emu2 = start_emulator(port=emu.port, log_path=os.path.join(work, "moto2.log"))
+        try:
+            drained = drain(exp, 120)
+            exp.shutdown()
+            after = found_spans(emu2)
+        finally:
+            emu2.stop()
+        row.note = f"{len(before)} found before the stop, {len(after)} after; {pending_in_outage} spooled in the outage"
+        finish(row, app, exp, len(before | after), drained)
+    row.seconds = t.seconds
+    return row
+
+
+# --- a separate app process, killed mid-export, then restarted ---------------------------------
+
+
+def _child(work: str, endpoint: str, calls: int, then: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), AWS_ENDPOINT_URL=endpoint)
+    return subprocess.Popen(
+        [sys.executable, "-m", "faults.sagemaker_child", os.path.join(work, "spool"), os.path.join(work, "produced"),
+         str(calls), then],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=str(ROOT),
+    )
+
+
+def killed(sig: signal.Signals, backend_down: bool, calls: int = 30) -> Row:
+    """The app exports while the backend is up (or down); `sig` hits it mid-run; a new process
+    with the same spool directory replays what the first one left."""
+    state = "down" if backend_down else "up"
+    row = Row(f"sagemaker: {sig.name} during export (backend {state}), restart")
+    with Timer() as t, tempfile.TemporaryDirectory() as work, sagemaker_backend(work) as (emu, proxy):
+        if backend_down:
+            proxy.set("reset")
+        proc = _child(work, proxy.url, calls, "hang")
+        ready = proc.stdout.readline().strip()
+        proc.send_signal(sig)
+        proc.wait(60)
+        proxy.set("pass")
+        proc2 = _child(work, proxy.url, 0, "exit")
+        out, _ = proc2.communicate(timeout=300)
+        results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        produced = sum(int(x) for x in Path(work, "produced").read_text().split())
+        stats = results[-1]["stats"] if results else {}
+        first = json.loads(ready) if ready.startswith("{") else {}
+        row.produced = produced
+        row.found = len(found_spans(emu))
+        row.dropped = counted_drops(_Obj(stats)) + counted_drops(_Obj(first.get("stats", {})))
+        row.waiting = stats.get("spool_pending", 0)
+        row.raised = first.get("raised", 0)
+        row.max_wait_ms = first.get("max_wait_ms", 0.0)
+        row.note = f"replayed {stats.get('replayed', 0)} after restart"
+    row.seconds = t.seconds
+    return row
+
+
+class _Obj:
+    def __init__(self, d: dict) -> None:
+        self.__dict__.update(d)
