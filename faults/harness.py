@@ -56,6 +56,7 @@ def counted_drops(stats) -> int:
             "dropped_after_shutdown",
             "dropped_spool_full",
             "dropped_corrupt",
+            "dropped_poison",
         )
     )
 

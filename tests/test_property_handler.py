@@ -9,7 +9,6 @@ what the translate functions would send to Aim and SageMaker obeys those backend
 """
 
 import math
-import time
 import uuid
 
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +18,13 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanchain import OpenTelemetryCallbackHandler
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faults.backend_rules import check_aim, check_sagemaker, valid_otel_value  # noqa: E402
+from spanchain import OpenTelemetryCallbackHandler  # noqa: E402
 
 RUN_IDS = [uuid.UUID(int=i + 1) for i in range(5)]
 UNKNOWN = uuid.UUID(int=999)
@@ -159,76 +164,6 @@ class _Lifecycle(SpanProcessor):
         self.ended.add(span.context.span_id)
 
 
-_VALID_SCALARS = (str, bool, int, float)
-
-
-def _valid_otel_value(v):
-    if isinstance(v, _VALID_SCALARS):
-        return True
-    if isinstance(v, tuple):
-        kinds = {type(x) for x in v}
-        return len(kinds) <= 1 and all(isinstance(x, _VALID_SCALARS) for x in v)
-    return False
-
-
-def _utf8(text):
-    text.encode("utf-8")  # Aim stores text as UTF-8, botocore sends JSON: both need this
-    return True
-
-
-def _check_sagemaker(spans):
-    from spanchain_sagemaker import names as N
-    from spanchain_sagemaker.translate import ParameterSet, metric_batches, trace_facts, trace_metrics
-
-    facts = trace_facts(spans)
-    assert len(facts.error_message) <= N.MAX_STATUS_MESSAGE
-    points = trace_metrics(spans, step=7)
-    for batch in metric_batches(points, now_s=time.time()):
-        assert 1 <= len(batch) <= N.MAX_METRICS_PER_BATCH
-        for m in batch:
-            assert 1 <= len(m["MetricName"]) <= N.MAX_METRIC_NAME and _utf8(m["MetricName"])
-            assert isinstance(m["Value"], float) and math.isfinite(m["Value"])
-            assert isinstance(m["Step"], int) and m["Step"] >= 0
-    params = ParameterSet({"fixed": "x"})
-    params.add_trace(spans)
-    api = params.to_api()
-    assert len(api) <= N.MAX_PARAMETERS
-    for key, value in api.items():
-        assert 1 <= len(key) <= N.MAX_PARAMETER_KEY and _utf8(key)
-        if "StringValue" in value:
-            assert len(value["StringValue"]) <= N.MAX_PARAMETER_STRING and _utf8(value["StringValue"])
-        else:
-            assert math.isfinite(value["NumberValue"])
-    name = N.entity_name_part(facts.root_name)
-    assert N.is_entity_name(name) if hasattr(N, "is_entity_name") else name
-
-
-def _aim_value_ok(v, depth=0):
-    if v is None or isinstance(v, (bool, int, float, bytes)):
-        return True
-    if isinstance(v, str):
-        return _utf8(v)
-    if isinstance(v, (list, tuple)):
-        return all(_aim_value_ok(x, depth + 1) for x in v)
-    if isinstance(v, dict):
-        return all(isinstance(k, str) and _utf8(k) and _aim_value_ok(x, depth + 1) for k, x in v.items())
-    return False
-
-
-def _check_aim(spans):
-    from spanchain_aim.translate import MetricRecord, TEXT_SEQUENCES, TextRecord, run_params, trace_params, trace_records
-
-    for rec in trace_records(spans):
-        assert isinstance(rec.step, int) and rec.step >= 0
-        assert all(isinstance(k, str) and isinstance(v, str) and _utf8(v) for k, v in rec.context.items())
-        if isinstance(rec, TextRecord):
-            assert rec.name in TEXT_SEQUENCES and isinstance(rec.text, str) and _utf8(rec.text)
-        else:
-            assert isinstance(rec, MetricRecord) and isinstance(rec.value, float) and _utf8(rec.name)
-            assert math.isfinite(rec.value)
-    assert _aim_value_ok(run_params(spans)) and _aim_value_ok(trace_params(spans))
-
-
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(step, max_size=25))
 def test_any_callback_sequence_is_safe_and_every_span_ends(program):
@@ -251,7 +186,7 @@ def test_any_callback_sequence_is_safe_and_every_span_ends(program):
     for span in spans:
         assert isinstance(span.name, str)
         for key, value in span.attributes.items():
-            assert isinstance(key, str) and _valid_otel_value(value), (key, value)
+            assert isinstance(key, str) and valid_otel_value(value), (key, value)
     groups = {}
     from spanchain.traces import group_key
 
@@ -262,5 +197,5 @@ def test_any_callback_sequence_is_safe_and_every_span_ends(program):
     for group in groups.values():
         # What the exporter base hands to `_write`: redacted, valid unicode.
         group = [default_redactor().span(s) for s in group]
-        _check_sagemaker(group)
-        _check_aim(group)
+        check_sagemaker(group)
+        check_aim(group)

@@ -399,3 +399,52 @@ def test_sigkill_while_writing_loses_nothing_and_duplicates_at_most_one_batch(tm
     assert len(lost) <= 10, len(lost)
     assert len(found) - len(set(found)) <= 10  # crash between write and ack: one batch again
     assert len(produced_before) > 100
+
+
+class _PoisonExporter(FileBackendExporter):
+    """Rejects, forever, any batch holding a span named 'poison'."""
+
+    def _write(self, spans):
+        if any(s.name == "poison" for s in spans):
+            raise ValueError("backend rejects this batch")
+        super()._write(spans)
+
+
+def test_a_batch_the_backend_always_rejects_is_quarantined_not_blocking_the_spool(tmp_path):
+    exp = _PoisonExporter(str(tmp_path / "b.jsonl"), spool_dir=str(tmp_path / "spool"), spool_fsync=False,
+                          poison_after=3, spool_retry_max_s=0.05)
+    exp.down = True  # everything is spooled first, in separate batches
+    bad = make_spans(1, prefix="poison")
+    bad[0]._name = "poison"
+    good = make_spans(4, prefix="good")
+    exp.export(good[:2])
+    exp.force_flush(2000)
+    exp.export(bad)
+    exp.force_flush(2000)
+    exp.export(good[2:])
+    exp.force_flush(2000)
+    exp.down = False
+    deadline = time.monotonic() + 10
+    while not exp.force_flush(1000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    exp.shutdown()
+    assert [r["k"] for r in read_backend(exp.path)] == keys(good)
+    assert exp.stats.dropped_poison == 1 and exp.stats.spool_pending == 0
+    (quarantined,) = list((tmp_path / "spool").rglob("quarantine/*.json"))
+    assert b"poison" in quarantined.read_bytes()
+
+
+def test_an_outage_never_quarantines_anything(tmp_path):
+    exp = _exporter(tmp_path, poison_after=2, spool_retry_max_s=0.02)
+    exp.down = True
+    for _ in range(3):
+        exp.export(make_spans(2))
+        exp.force_flush(500)
+    time.sleep(0.5)  # many failed retries of the head, none of anything else
+    for _ in range(5):
+        exp.force_flush(500)
+    assert exp.stats.dropped_poison == 0 and exp.stats.spool_pending == 6
+    exp.down = False
+    assert exp.force_flush(5000)
+    exp.shutdown()
+    assert len(read_backend(exp.path)) == 6

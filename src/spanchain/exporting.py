@@ -60,6 +60,8 @@ class ExporterStats:
     dropped_spool_full: int = 0  # spans neither written nor saved by a shutdown that timed out
     spool_bypassed: int = 0  # spans written directly because the spool was full or unwritable
     dropped_corrupt: int = 0  # spans in spool records that could not be decoded
+    dropped_poison: int = 0  # spans of batches the backend kept rejecting while later ones went
+    # through (copied to the spool's quarantine/ directory)
     spool_errors: int = 0  # spool open/append failures (the exporter then writes without it)
     redacted_spans: int = 0  # spans that carried secret-looking values, masked before export
 
@@ -123,6 +125,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
         spool_max_bytes: int | None = None,
         spool_fsync: bool | None = None,
         spool_retry_max_s: float = 30.0,
+        poison_after: int = 5,
         redactor: Redactor | None = None,
     ) -> None:
         self._name = name
@@ -143,6 +146,11 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
         self._cache: dict[int, list[ReadableSpan]] = {}  # seq -> spans journaled by this process
         self._cache_spans = 0
         self._span_seq: dict[tuple[int, int], int] = {}  # held span -> its spool seq
+        # Poison detection: a batch that failed `poison_after` times while later batches reached
+        # the backend is quarantined instead of blocking the spool forever.
+        self._poison_after = max(2, poison_after)
+        self._failures: dict[int, list[int]] = {}  # seq -> [failures, successes at first failure]
+        self._successes = 0
         self._seq_outstanding: dict[int, int] = {}
         self._redactor = redactor if redactor is not None else default_redactor()
         self._max_queue_spans = max_queue_spans
@@ -254,7 +262,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             left = self._seq_outstanding.get(seq, 1) - 1
             if left <= 0:
                 self._seq_outstanding.pop(seq, None)
-                self._spool.ack(seq)
+                self._acknowledge(seq)
             else:
                 self._seq_outstanding[seq] = left
 
@@ -285,7 +293,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
         Returns the spans the spool does not hold (those are really lost)."""
         if self._spool is None or not self._acks_own_spans:
             return list(spans)
-        seqs = set()
+        seqs: dict[int, int] = {}  # seq -> failed spans of it
         rest = []
         for span in spans:
             ctx = span.context
@@ -293,15 +301,54 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             if seq is None:
                 rest.append(span)
             else:
-                seqs.add(seq)
-        if seqs:
-            for seq in seqs:
-                self._seq_outstanding.pop(seq, None)
+                seqs[seq] = seqs.get(seq, 0) + 1
+        for seq in seqs:
+            self._seq_outstanding.pop(seq, None)
+        retry = [seq for seq, failed in seqs.items() if not self._poisoned(seq, failed)]
+        if retry:
             # Batches are re-delivered from the oldest affected one on (subclasses skip spans
             # they still hold, and rewrite the rest idempotently).
-            self._delivered_seq = min(self._delivered_seq, min(seqs) - 1)
+            self._delivered_seq = min(self._delivered_seq, min(retry) - 1)
             self._schedule_retry()
         return rest
+
+    def _acknowledge(self, seq: int) -> None:
+        assert self._spool is not None
+        self._spool.ack(seq)
+        self._failures.pop(seq, None)
+        self._successes += 1
+
+    def _poisoned(self, seq: int, failed: int) -> bool:
+        """Count a failure of `failed` spans of batch `seq`; quarantine it if it is poison."""
+        record = self._failures.setdefault(seq, [0, self._successes])
+        record[0] += 1
+        if record[0] < self._poison_after or self._successes <= record[1]:
+            return False
+        self._quarantine(seq, failed)
+        return True
+
+    def _quarantine(self, seq: int, spans: int) -> None:
+        """Set batch `seq` aside; `spans` of it are lost (the rest already reached the backend
+        or are still held by the subclass, which reports them itself)."""
+        assert self._spool is not None
+        path = self._spool.quarantine(seq)
+        self._failures.pop(seq, None)
+        cached = self._cache.pop(seq, None)
+        if cached is not None:
+            self._cache_spans -= len(cached)
+        for key in [k for k, s in self._span_seq.items() if s == seq]:
+            del self._span_seq[key]  # a later failure of these is then counted, not retried
+        self._seq_outstanding.pop(seq, None)
+        self.stats.dropped_poison += spans
+        self._log.error(
+            "poison",
+            "%s exporter: the backend rejected a batch of %d spans %d times while later batches "
+            "went through; set aside in %s (counted in .stats.dropped_poison)",
+            self._name,
+            spans,
+            self._poison_after,
+            path or "(nowhere: quarantine full or unwritable)",
+        )
 
     # --- writer thread ------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -537,6 +584,8 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
                     if span.context is not None:
                         self._span_seq[(span.context.trace_id, span.context.span_id)] = entry.seq
             exc = self._write_with_retries(spans)
+            if exc is not None and self._probe_past(entry):
+                continue  # the head was poison and is set aside; the next batch went through
             if exc is not None:
                 self._cache[entry.seq] = spans
                 self._cache_spans += len(spans)
@@ -554,10 +603,46 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             if entry.seq <= self._replay_through_seq:
                 self.stats.replayed += len(spans)
             if not self._acks_own_spans:
-                self._spool.ack(entry.seq)
+                self._acknowledge(entry.seq)
             self._update_pending()
             if force and self._stopping and self._queued_spans:
                 return  # shutting down: journal what is still queued before the deadline hits
+
+    def _probe_past(self, head) -> bool:
+        """The head batch failed again. Once it has failed `poison_after` times, try the batch
+        behind it: if that one goes through, the backend is up and the head is poison."""
+        assert self._spool is not None
+        record = self._failures.setdefault(head.seq, [0, self._successes])
+        record[0] += 1
+        if record[0] < self._poison_after:
+            return False
+        after = self._spool.pending(after_seq=head.seq, limit=1)
+        if not after:
+            return False
+        probe = after[0]
+        spans = self._cache.pop(probe.seq, None)
+        if spans is not None:
+            self._cache_spans -= len(spans)
+        else:
+            try:
+                spans = decode_spans(self._spool.read(probe))
+            except (CodecError, OSError):
+                return False
+        if self._acks_own_spans:
+            self._seq_outstanding[probe.seq] = len(spans)
+            for span in spans:
+                if span.context is not None:
+                    self._span_seq[(span.context.trace_id, span.context.span_id)] = probe.seq
+        if self._write_with_retries(spans) is not None:
+            self._cache[probe.seq] = spans
+            self._cache_spans += len(spans)
+            return False
+        self._successes += 1
+        self._quarantine(head.seq, head.spans)
+        self._delivered_seq = probe.seq
+        if not self._acks_own_spans:
+            self._acknowledge(probe.seq)
+        return True
 
     def _schedule_retry(self) -> None:
         delay = self._retry_delay * random.uniform(0.5, 1.0)

@@ -45,6 +45,7 @@ _DATA = 1
 _ACK = 2
 _SEGMENT_RE = re.compile(r"^seg-(\d{12})\.spool$")
 MAX_LANES = 64
+MAX_QUARANTINE = 1000
 
 
 class SpoolError(OSError):
@@ -344,6 +345,31 @@ class Spool:
     def drop(self, seq: int) -> None:
         """Give up on a batch that can never be delivered (undecodable): ack it so it goes away."""
         self.ack(seq)
+
+    def quarantine(self, seq: int) -> str | None:
+        """Move a batch the backend keeps rejecting out of the way: copy its payload to
+        `<lane>/quarantine/<seq>.json` (at most MAX_QUARANTINE files) and acknowledge it, so
+        the batches behind it can flow. Returns the file written, if any."""
+        with self._lock:
+            entry = self._entries.get(seq)
+        if entry is None:
+            return None
+        path = None
+        try:
+            payload = self.read(entry)
+            qdir = os.path.join(self.lane_dir or self.directory, "quarantine")
+            os.makedirs(qdir, exist_ok=True)
+            if len(os.listdir(qdir)) < MAX_QUARANTINE:
+                path = os.path.join(qdir, f"{seq:012d}.json")
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    os.write(fd, payload)
+                finally:
+                    os.close(fd)
+        except OSError:
+            path = None
+        self.ack(seq)
+        return path
 
     # --- closing ----------------------------------------------------------------------------
     def _check_open(self) -> None:
