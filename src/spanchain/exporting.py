@@ -320,12 +320,23 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
 
     def _poisoned(self, seq: int, failed: int) -> bool:
         """Count a failure of `failed` spans of batch `seq`; quarantine it if it is poison."""
-        record = self._failures.setdefault(seq, [0, self._successes])
-        record[0] += 1
-        if record[0] < self._poison_after or self._successes <= record[1]:
+        if self._count_failure(seq) < self._poison_after:
             return False
         self._quarantine(seq, failed)
         return True
+
+    def _count_failure(self, seq: int) -> int:
+        """Failures of batch `seq` that count as evidence of poison: only those after some
+        other batch reached the backend since its previous failure. In an outage nothing
+        succeeds, so nothing counts; right after one, the batch's next try succeeds."""
+        record = self._failures.get(seq)
+        if record is None:
+            self._failures[seq] = [0, self._successes]
+            return 0
+        if self._successes > record[1]:
+            record[0] += 1
+            record[1] = self._successes
+        return record[0]
 
     def _quarantine(self, seq: int, spans: int) -> None:
         """Set batch `seq` aside; `spans` of it are lost (the rest already reached the backend
@@ -609,21 +620,21 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
                 return  # shutting down: journal what is still queued before the deadline hits
 
     def _probe_past(self, head) -> bool:
-        """The head batch failed again. Once it has failed `poison_after` times, try the batch
-        behind it: if that one goes through, the backend is up and the head is poison."""
+        """The head batch failed again. If it has failed `poison_after` times while other
+        batches went through, set it aside (True: go on with the next batch). Otherwise try the
+        batch behind it once, out of order: its success is the evidence that the backend is up
+        and the head is what is wrong (it is delivered again in order later; harmless, keys are
+        idempotent)."""
         assert self._spool is not None
-        record = self._failures.setdefault(head.seq, [0, self._successes])
-        record[0] += 1
-        if record[0] < self._poison_after:
-            return False
+        if self._count_failure(head.seq) >= self._poison_after:
+            self._quarantine(head.seq, head.spans)
+            return True
         after = self._spool.pending(after_seq=head.seq, limit=1)
         if not after:
             return False
         probe = after[0]
-        spans = self._cache.pop(probe.seq, None)
-        if spans is not None:
-            self._cache_spans -= len(spans)
-        else:
+        spans = self._cache.get(probe.seq)
+        if spans is None:
             try:
                 spans = decode_spans(self._spool.read(probe))
             except (CodecError, OSError):
@@ -633,16 +644,14 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             for span in spans:
                 if span.context is not None:
                     self._span_seq[(span.context.trace_id, span.context.span_id)] = probe.seq
-        if self._write_with_retries(spans) is not None:
-            self._cache[probe.seq] = spans
-            self._cache_spans += len(spans)
-            return False
-        self._successes += 1
-        self._quarantine(head.seq, head.spans)
-        self._delivered_seq = probe.seq
-        if not self._acks_own_spans:
-            self._acknowledge(probe.seq)
-        return True
+        if self._write_with_retries(spans) is None:
+            self._successes += 1
+            if not self._acks_own_spans:
+                self._acknowledge(probe.seq)
+                cached = self._cache.pop(probe.seq, None)
+                if cached is not None:
+                    self._cache_spans -= len(cached)
+        return False
 
     def _schedule_retry(self) -> None:
         delay = self._retry_delay * random.uniform(0.5, 1.0)
