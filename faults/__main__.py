@@ -25,6 +25,7 @@ def rows() -> list[tuple[str, bool, Callable[[], Row]]]:
     return [
         ("aim repo locked", True, lambda: aim_rows.repo_locked()),
         ("aim server killed", False, lambda: aim_rows.server_killed()),
+        ("aim sigkill", False, lambda: aim_rows.killed()),
         ("moto restarted", False, lambda: sagemaker_rows.moto_restart()),
         ("throttling", True, lambda: sagemaker_rows.transient("throttling on 90% of calls for 8 s", "throttle", 0.9)),
         ("http 500", True, lambda: sagemaker_rows.transient("HTTP 500 on 50% of calls for 8 s", "error500", 0.5)),

@@ -128,3 +128,28 @@ def server_killed(calls: int = 10) -> Row:
         _finish(row, app, exp, found_spans(repo), drained)
     row.seconds = t.seconds
     return row
+
+
+def killed(calls: int = 20) -> Row:
+    """An app process writing to a local Aim repo is SIGKILLed mid-run (its run left open, its
+    locks held by a dead process); a new process on the same spool replays into the same repo."""
+    import signal
+
+    from faults.sagemaker_rows import kill_and_replay
+
+    row = Row("aim: SIGKILL during export, restart")
+    work = _workdir()
+    with Timer() as t:
+        repo = os.path.join(work, "repo")
+        from aim import Repo
+
+        Repo.from_path(repo, init=True)
+        # 0.3 s after the last call: the backend writes are still going on (Aim's first write
+        # alone takes longer), the journal has caught up.
+        kill_and_replay(row, f"aim:{repo}", work, signal.SIGKILL, calls, kill_after_s=0.3)
+        found, broken = found_spans(repo)
+        row.found = found
+        if broken:
+            row.note += f"; {broken} unreadable run(s) (the killed process's)"
+    row.seconds = t.seconds
+    return row

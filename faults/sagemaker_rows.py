@@ -141,13 +141,43 @@ def moto_restart(calls: int = 10) -> Row:
 # --- a separate app process, killed mid-export, then restarted ---------------------------------
 
 
-def _child(work: str, endpoint: str, calls: int, then: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), AWS_ENDPOINT_URL=endpoint)
+def start_child(backend: str, work: str, calls: int, then: str, endpoint: str | None = None,
+                kill_after_s: float = 1.0) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               FAULTS_KILL_AFTER_S=str(kill_after_s))
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
     return subprocess.Popen(
-        [sys.executable, "-m", "faults.sagemaker_child", os.path.join(work, "spool"), os.path.join(work, "produced"),
+        [sys.executable, "-m", "faults.child", backend, os.path.join(work, "spool"), os.path.join(work, "produced"),
          str(calls), then],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=str(ROOT),
     )
+
+
+def kill_and_replay(row: Row, backend: str, work: str, sig: signal.Signals, calls: int,
+                    endpoint: str | None = None, before_restart=lambda: None, kill_after_s: float = 1.0) -> dict:
+    """Run an app process, hit it with `sig` mid-export, run a second one on the same spool
+    directory that only replays; fill the row's app-side numbers and return the last stats."""
+    proc = start_child(backend, work, calls, "hang", endpoint, kill_after_s)
+    ready = proc.stdout.readline().strip()
+    proc.send_signal(sig)
+    proc.wait(60)
+    before_restart()
+    proc2 = start_child(backend, work, 0, "exit", endpoint)
+    out, _ = proc2.communicate(timeout=300)
+    results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    stats = results[-1]["stats"] if results else {}
+    first = json.loads(ready) if ready.startswith("{") else {}
+    row.produced = sum(int(x) for x in Path(work, "produced").read_text().split())
+    row.dropped = counted_drops(_Obj(stats)) + counted_drops(_Obj(first.get("stats", {})))
+    row.waiting = stats.get("spool_pending", 0)
+    row.raised = first.get("raised", 0)
+    row.max_wait_ms = first.get("max_wait_ms", 0.0)
+    first_stats = first.get("stats", {})
+    in_memory = first_stats.get("accepted", 0) - first_stats.get("spooled", 0) - first_stats.get("spool_bypassed", 0)
+    row.note = (f"killed with {first_stats.get('written', 0)} written, {in_memory} not yet on disk; "
+                f"replayed {stats.get('replayed', 0)} after restart")
+    return stats
 
 
 def killed(sig: signal.Signals, backend_down: bool, calls: int = 30) -> Row:
@@ -158,24 +188,8 @@ def killed(sig: signal.Signals, backend_down: bool, calls: int = 30) -> Row:
     with Timer() as t, tempfile.TemporaryDirectory() as work, sagemaker_backend(work) as (emu, proxy):
         if backend_down:
             proxy.set("reset")
-        proc = _child(work, proxy.url, calls, "hang")
-        ready = proc.stdout.readline().strip()
-        proc.send_signal(sig)
-        proc.wait(60)
-        proxy.set("pass")
-        proc2 = _child(work, proxy.url, 0, "exit")
-        out, _ = proc2.communicate(timeout=300)
-        results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-        produced = sum(int(x) for x in Path(work, "produced").read_text().split())
-        stats = results[-1]["stats"] if results else {}
-        first = json.loads(ready) if ready.startswith("{") else {}
-        row.produced = produced
+        kill_and_replay(row, "sagemaker", work, sig, calls, proxy.url, before_restart=lambda: proxy.set("pass"))
         row.found = len(found_spans(emu))
-        row.dropped = counted_drops(_Obj(stats)) + counted_drops(_Obj(first.get("stats", {})))
-        row.waiting = stats.get("spool_pending", 0)
-        row.raised = first.get("raised", 0)
-        row.max_wait_ms = first.get("max_wait_ms", 0.0)
-        row.note = f"replayed {stats.get('replayed', 0)} after restart"
     row.seconds = t.seconds
     return row
 

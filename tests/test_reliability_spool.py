@@ -453,3 +453,36 @@ def test_an_outage_never_quarantines_anything(tmp_path):
     assert exp.force_flush(5000)
     exp.shutdown()
     assert len(read_backend(exp.path)) == 6
+
+
+class _HungExporter(FileBackendExporter):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        import threading
+
+        self.release = threading.Event()
+
+    def _write(self, spans):
+        self.release.wait(20)  # a backend call that hangs
+        super()._write(spans)
+
+
+def test_spans_reach_the_disk_while_the_backend_hangs(tmp_path):
+    exp = _HungExporter(str(tmp_path / "b.jsonl"), spool_dir=str(tmp_path / "spool"), spool_fsync=False,
+                        shutdown_timeout_s=0.5)
+    first, later = make_spans(1), make_spans(20)
+    exp.export(first)
+    time.sleep(0.2)  # the writer is now stuck in the backend
+    exp.export(later)
+    deadline = time.monotonic() + 5
+    while exp.stats.spooled < 21 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert exp.stats.spooled == 21 and exp.queued_spans == 0  # on disk, not only in memory
+    t0 = time.monotonic()
+    exp.shutdown()  # bounded although the backend still hangs
+    assert time.monotonic() - t0 < 2
+    exp.release.set()  # the backend answers at last: the writer finishes its work on its own
+    exp._thread.join(10)
+    assert not exp._thread.is_alive()
+    assert sorted(r["k"] for r in read_backend(exp.path)) == sorted(keys(first + later))
+    assert exp.stats.spool_pending == 0

@@ -145,6 +145,13 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
         self._retry_delay = retry_backoff_s
         self._cache: dict[int, list[ReadableSpan]] = {}  # seq -> spans journaled by this process
         self._cache_spans = 0
+        self._cache_lock = threading.Lock()
+        # With a spool, a journal thread moves spans from the queue to disk while the writer
+        # thread delivers from disk: a slow or hung backend never holds spans in memory only.
+        self._journaled_seq = 0  # highest seq on disk (journal thread; read by the writer)
+        self._flushes: list[_FlushRequest] = []  # handed from the journal thread to the writer
+        self._bypass: list[list[ReadableSpan]] = []  # batches the spool refused, for the writer
+        self._journal_done = False
         self._span_seq: dict[tuple[int, int], int] = {}  # held span -> its spool seq
         # Poison detection: a batch that failed `poison_after` times while later batches reached
         # the backend is quarantined instead of blocking the spool forever.
@@ -188,7 +195,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
                 self._queued_spans += len(spans)
                 self.stats.accepted += len(spans)
                 self._ensure_thread()
-                self._cond.notify()
+                self._cond.notify_all()
             return SpanExportResult.SUCCESS
         except Exception as exc:  # never raise into the SDK or the app
             self._log.warning("export", "%s exporter: export failed: %r", self._name, exc)
@@ -201,7 +208,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
                 return True
             self._queue.append(request)
             self._ensure_thread()
-            self._cond.notify()
+            self._cond.notify_all()
         return request.done.wait(max(0.0, timeout_millis / 1000.0)) and request.ok
 
     def shutdown(self) -> None:
@@ -344,9 +351,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
         assert self._spool is not None
         path = self._spool.quarantine(seq)
         self._failures.pop(seq, None)
-        cached = self._cache.pop(seq, None)
-        if cached is not None:
-            self._cache_spans -= len(cached)
+        self._cache_take(seq)
         for key in [k for k, s in self._span_seq.items() if s == seq]:
             del self._span_seq[key]  # a later failure of these is then counted, not retried
         self._seq_outstanding.pop(seq, None)
@@ -402,18 +407,25 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
     def _run(self) -> None:
         if self._spool_dir:
             self._open_spool()
+        if self._spool is not None:
+            self._run_spooled()
+        else:
+            self._run_direct()
+        with self._cond:
+            self._is_shutdown = True
+            pending = [i for i in self._queue if isinstance(i, _FlushRequest)] + self._flushes
+            self._flushes = []
+        for request in pending:
+            request.done.set()
+
+    def _run_direct(self) -> None:
         next_tick = time.monotonic() + self._tick_interval_s
         while True:
             batch, flush, stop = self._next_batch()
-            if self._spool is not None:
-                if batch:
-                    self._journal(batch)
-                self._drain(force=flush is not None or stop)
-            elif batch:
+            if batch:
                 self._deliver(self._redacted(batch))
             if flush is not None:
                 self._safe_call("flush", self._flush)
-                flush.ok = self._spool is None or self._undelivered() == 0
                 flush.done.set()
             if stop:
                 break
@@ -425,14 +437,77 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
                 self._safe_call("tick", self._tick)
         self._safe_call("flush", self._flush)
         self._safe_call("close", self._close)
-        if self._spool is not None:
-            self._update_pending()
-            self._spool.close()
+
+    def _run_spooled(self) -> None:
+        journal = threading.Thread(target=self._journal_loop, name=f"spanchain-{self._name}-journal", daemon=True)
+        journal.start()
+        next_tick = time.monotonic() + self._tick_interval_s
+        while True:
+            flushes, bypass, done = self._wait_for_work(next_tick)
+            for batch in bypass:
+                self._deliver(batch)
+            self._drain(force=bool(flushes) or done)
+            for request in flushes:
+                self._safe_call("flush", self._flush)
+                request.ok = self._undelivered() == 0
+                request.done.set()
+            if done:
+                break
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + self._tick_interval_s
+                self._safe_call("tick", self._tick)
+        self._safe_call("flush", self._flush)
+        self._safe_call("close", self._close)
+        assert self._spool is not None
+        self._update_pending()
+        self._spool.close()
+
+    def _wait_for_work(self, next_tick: float):
+        """Writer thread: sleep until there is something to deliver, a flush, or a tick."""
         with self._cond:
-            self._is_shutdown = True
-            pending = [i for i in self._queue if isinstance(i, _FlushRequest)]
-        for request in pending:
-            request.done.set()
+            while True:
+                now = time.monotonic()
+                if self._flushes or self._bypass or self._journal_done or now >= next_tick:
+                    break
+                backlog = self._journaled_seq > self._delivered_seq
+                if backlog and now >= self._retry_at:
+                    break
+                deadline = min(next_tick, self._retry_at) if backlog else next_tick
+                self._cond.wait(max(0.001, deadline - now))
+            flushes, self._flushes = self._flushes, []
+            bypass, self._bypass = self._bypass, []
+            return flushes, bypass, self._journal_done
+
+    def _journal_loop(self) -> None:
+        """Journal thread: queue → spool, never touching the backend."""
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                batch: list[ReadableSpan] = []
+                flush = None
+                while self._queue and len(batch) < self._max_batch_spans:
+                    item = self._queue.popleft()
+                    if isinstance(item, _FlushRequest):
+                        flush = item
+                        break
+                    batch.append(item)
+                self._queued_spans -= len(batch)
+                finished = self._stopping and not self._queue
+            if batch:
+                try:
+                    self._journal(batch)
+                except Exception as exc:  # never let the journal thread die
+                    self._log.error("journal", "%s exporter: journaling failed: %r", self._name, exc)
+            with self._cond:
+                if flush is not None:
+                    self._flushes.append(flush)
+                if finished:
+                    self._journal_done = True
+                self._cond.notify_all()
+            if finished:
+                return
 
     def _redacted(self, batch: list[ReadableSpan]) -> list[ReadableSpan]:
         out = []
@@ -495,6 +570,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             return
         left = spool.pending()
         self._replay_through_seq = left[-1].seq if left else 0
+        self._journaled_seq = self._replay_through_seq
         if spool.stats.torn_tail_bytes or spool.stats.corrupt_records:
             self._log.warning(
                 "spool-torn",
@@ -523,10 +599,24 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             self._journal_failed(batch, exc)
             return
         self.stats.spooled += len(batch)
-        if self._cache_spans + len(batch) <= self._max_queue_spans:
-            self._cache[seq] = batch
-            self._cache_spans += len(batch)
+        self._cache_put(seq, batch)
+        with self._cond:
+            self._journaled_seq = max(self._journaled_seq, seq)
+            self._cond.notify_all()
         self._update_pending()
+
+    def _cache_put(self, seq: int, spans: list[ReadableSpan]) -> None:
+        with self._cache_lock:
+            if seq not in self._cache and self._cache_spans + len(spans) <= self._max_queue_spans:
+                self._cache[seq] = spans
+                self._cache_spans += len(spans)
+
+    def _cache_take(self, seq: int) -> list[ReadableSpan] | None:
+        with self._cache_lock:
+            spans = self._cache.pop(seq, None)
+            if spans is not None:
+                self._cache_spans -= len(spans)
+            return spans
 
     def _journal_failed(self, batch: list[ReadableSpan], exc: BaseException) -> None:
         """The spool cannot take this batch (full, disk error): write it directly, undurably,
@@ -543,7 +633,9 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             what,
             exc,
         )
-        self._deliver(batch)
+        with self._cond:
+            self._bypass.append(batch)  # the writer thread delivers it: one thread per backend
+            self._cond.notify_all()
 
     def _undelivered(self) -> int:
         return len(self._spool.pending(after_seq=self._delivered_seq, limit=1)) if self._spool else 0
@@ -558,18 +650,17 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
         if not force and time.monotonic() < self._retry_at:
             return
         while True:
-            if not force and self._queued_spans:
-                return  # journal newly exported spans first; they are not on disk yet
+            journaled = self._journaled_seq  # read before the query: all up to here are in it
             entries = self._spool.pending(after_seq=self._delivered_seq, limit=1)
             if not entries:
+                with self._cond:
+                    self._delivered_seq = max(self._delivered_seq, journaled)
                 self._retry_delay = self._retry_backoff_s
                 self._update_pending()
                 return
             entry = entries[0]
-            spans = self._cache.pop(entry.seq, None)
-            if spans is not None:
-                self._cache_spans -= len(spans)
-            else:
+            spans = self._cache_take(entry.seq)
+            if spans is None:
                 try:
                     spans = decode_spans(self._spool.read(entry))
                 except CodecError as exc:
@@ -598,8 +689,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             if exc is not None and self._probe_past(entry):
                 continue  # the head was poison and is set aside; the next batch went through
             if exc is not None:
-                self._cache[entry.seq] = spans
-                self._cache_spans += len(spans)
+                self._cache_put(entry.seq, spans)
                 self._log.warning(
                     "spool-backlog",
                     "%s exporter: backend failing (%r); %d spans wait in the spool",
@@ -616,8 +706,6 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             if not self._acks_own_spans:
                 self._acknowledge(entry.seq)
             self._update_pending()
-            if force and self._stopping and self._queued_spans:
-                return  # shutting down: journal what is still queued before the deadline hits
 
     def _probe_past(self, head) -> bool:
         """The head batch failed again. If it has failed `poison_after` times while other
@@ -633,7 +721,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
         if not after:
             return False
         probe = after[0]
-        spans = self._cache.get(probe.seq)
+        spans = self._cache_take(probe.seq)
         if spans is None:
             try:
                 spans = decode_spans(self._spool.read(probe))
@@ -648,9 +736,8 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             self._successes += 1
             if not self._acks_own_spans:
                 self._acknowledge(probe.seq)
-                cached = self._cache.pop(probe.seq, None)
-                if cached is not None:
-                    self._cache_spans -= len(cached)
+                return False
+        self._cache_put(probe.seq, spans)
         return False
 
     def _schedule_retry(self) -> None:
