@@ -392,17 +392,20 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
                 if remaining <= 0:
                     return [], None, False
                 self._cond.wait(remaining)
-            batch: list[ReadableSpan] = []
-            flush = None
-            while self._queue and len(batch) < self._max_batch_spans:
-                item = self._queue.popleft()
-                if isinstance(item, _FlushRequest):
-                    flush = item
-                    break
-                batch.append(item)
-            self._queued_spans -= len(batch)
-            stop = self._stopping and not self._queue
-            return batch, flush, stop
+            return self._take_batch_locked()
+
+    def _take_batch_locked(self) -> tuple[list[ReadableSpan], _FlushRequest | None, bool]:
+        """Pop up to one batch of spans, stopping at a flush request; (spans, flush, stop)."""
+        batch: list[ReadableSpan] = []
+        flush = None
+        while self._queue and len(batch) < self._max_batch_spans:
+            item = self._queue.popleft()
+            if isinstance(item, _FlushRequest):
+                flush = item
+                break
+            batch.append(item)
+        self._queued_spans -= len(batch)
+        return batch, flush, self._stopping and not self._queue
 
     def _run(self) -> None:
         if self._spool_dir:
@@ -485,16 +488,7 @@ class BackgroundSpanExporter(SpanExporter, metaclass=_StartsAfterInit):
             with self._cond:
                 while not self._queue and not self._stopping:
                     self._cond.wait()
-                batch: list[ReadableSpan] = []
-                flush = None
-                while self._queue and len(batch) < self._max_batch_spans:
-                    item = self._queue.popleft()
-                    if isinstance(item, _FlushRequest):
-                        flush = item
-                        break
-                    batch.append(item)
-                self._queued_spans -= len(batch)
-                finished = self._stopping and not self._queue
+                batch, flush, finished = self._take_batch_locked()
             if batch:
                 try:
                     self._journal(batch)
