@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Callable, TypeVar
 
 logger = logging.getLogger(__name__)
 
+N = TypeVar("N", int, float)
 
-def env_int(name: str, default: int) -> int:
+
+def _env_number(name: str, default: N, cast: Callable[[str], N]) -> N:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
-        return int(raw)
+        return cast(raw)
     except ValueError:
-        logger.warning("spanchain: %s=%r is not an integer; using %s", name, raw, default)
+        logger.warning("spanchain: %s=%r is not a valid %s; using %s", name, raw, cast.__name__, default)
         return default
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int)
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        logger.warning("spanchain: %s=%r is not a number; using %s", name, raw, default)
-        return default
+    return _env_number(name, default, float)
