@@ -202,6 +202,15 @@ def _int_attr(attrs: Mapping, key: str) -> int:
         return 0
 
 
+def _float_attr(attrs: Mapping, key: str) -> float | None:
+    """A numeric attribute as float; None when missing or not a number (foreign spans)."""
+    try:
+        value = attrs.get(key)
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def token_usage(span: ReadableSpan) -> tuple[int, int]:
     """(input, output) tokens of a model span; 0 for anything else (roll-ups are not usage)."""
     attrs = span.attributes or {}
@@ -314,9 +323,9 @@ def _describe(span: ReadableSpan) -> str:
     i, o = token_usage(span)
     if i or o:
         parts.append(f"tokens {i}→{o}")
-    ttfc = attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    ttfc = _float_attr(attrs, sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
     if ttfc is not None:
-        parts.append(f"ttfc {float(ttfc) * 1000:.1f} ms")
+        parts.append(f"ttfc {ttfc * 1000:.1f} ms")
     if is_error(span):
         parts.append("ERROR " + _error_label(span.status.description, attrs.get(sc.ERROR_TYPE)))
     if attrs.get(sc.LC_ABANDONED):
