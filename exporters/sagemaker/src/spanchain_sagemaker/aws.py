@@ -56,9 +56,15 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def _error_message(exc: BaseException) -> str:
+    # Connection errors carry `response = None`: never let classifying an error raise.
+    response = getattr(exc, "response", None) or {}
+    return str((response.get("Error") or {}).get("Message", "")).lower()
+
+
 def is_already_exists(exc: BaseException) -> bool:
     code = error_code(exc)
-    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+    message = _error_message(exc)
     return code in ("ResourceInUse", "ResourceInUseException") or (
         code == "ValidationException" and "already exist" in message
     )
@@ -66,7 +72,7 @@ def is_already_exists(exc: BaseException) -> bool:
 
 def is_not_found(exc: BaseException) -> bool:
     code = error_code(exc)
-    message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", "")).lower()
+    message = _error_message(exc)
     return code in ("ResourceNotFound", "ResourceNotFoundException", "NoSuchBucket", "404") or (
         code == "ValidationException" and ("could not find" in message or "not exist" in message)
     )
