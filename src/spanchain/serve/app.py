@@ -90,6 +90,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-translate", action="store_true", help="do not translate OpenInference/OpenLLMetry/gen_ai spans")
     parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to flush on shutdown (default 30)")
     parser.add_argument("--ready-file", help="write the bound port here once listening (for scripts)")
+    parser.add_argument("--spool-dir", help="durable spool for spans a backend cannot take yet (env "
+                        "SPANCHAIN_SERVE_SPOOL_DIR, default $XDG_STATE_HOME/spanchain/serve-spool; 'off' disables)")
+
+
+def default_spool_dir() -> str:
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "spanchain", "serve-spool")
+
+
+def apply_spool_default(args: argparse.Namespace) -> str | None:
+    """serve spools by default (a collector's spans must survive a backend outage or a restart
+    of serve): the exporters it builds read SPANCHAIN_SPOOL_DIR; their own
+    OTEL_EXPORTER_*_SPOOL_DIR still wins. Returns the directory, or None when turned off."""
+    chosen = getattr(args, "spool_dir", None) or os.environ.get("SPANCHAIN_SERVE_SPOOL_DIR")
+    value = chosen or os.environ.get("SPANCHAIN_SPOOL_DIR") or default_spool_dir()
+    if value.strip().lower() in ("off", "none", "false", "0"):
+        os.environ.pop("SPANCHAIN_SPOOL_DIR", None)
+        return None
+    os.environ["SPANCHAIN_SPOOL_DIR"] = value
+    return value
 
 
 def options_from(args: argparse.Namespace):
@@ -127,6 +147,7 @@ def main(args: argparse.Namespace) -> int:
         options = options_from(args)
         queue_spans = args.queue_spans or _env("SPANCHAIN_SERVE_QUEUE_SPANS", 20_000)
         translate = not args.no_translate and _env("SPANCHAIN_SERVE_TRANSLATE", True)
+        spool = apply_spool_default(args)
         exporters = routed(build_named_exporters(names))
     except ConfigError as exc:
         print(f"spanchain serve: {exc}", file=sys.stderr)
@@ -140,8 +161,8 @@ def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    logger.info("listening on %s → %s%s", receiver.url, ", ".join(names),
-                " (bearer token required)" if options.bearer_token else "")
+    logger.info("listening on %s → %s%s; spool: %s", receiver.url, ", ".join(names),
+                " (bearer token required)" if options.bearer_token else "", spool or "off")
     if args.ready_file:
         with open(args.ready_file, "w") as fh:
             fh.write(str(receiver.port))
