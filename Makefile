@@ -44,6 +44,11 @@ bench-sagemaker: setup
 bench-serve: setup
 	$(RUN) spanchain bench serve
 
+# The fault suite: every row injects a real fault and reads the backend back (a few minutes).
+# `make test` runs its fast subset.
+chaos: setup
+	$(RUN) python -m faults
+
 docs: setup
 	$(RUN) mkdocs build --strict
 
