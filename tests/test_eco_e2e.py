@@ -110,7 +110,8 @@ def test_serve_feeds_aim_and_sagemaker_from_a_real_collector(tmp_path, emulator)
         spanchain_cmd("serve", "--exporters", "aim,sagemaker", "--port", "0", "--ready-file", str(ready),
                       "--token", "t0ken", "--drain-timeout", "90"),
         env=python_env(OTEL_EXPORTER_AIM_REPO=str(aim_repo), OTEL_EXPORTER_SAGEMAKER_EXPERIMENT=experiment,
-                       OTEL_EXPORTER_SAGEMAKER_BUCKET="serve-artifacts", **aws_env(emulator)),
+                       OTEL_EXPORTER_SAGEMAKER_BUCKET="serve-artifacts", **aws_env(emulator),
+                       SPANCHAIN_SERVE_SPOOL_DIR=str(tmp_path / "spool")),  # hermetic: serve spools by default
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
