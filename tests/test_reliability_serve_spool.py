@@ -5,6 +5,13 @@ import argparse
 from spanchain.serve import app
 
 
+def _isolate(monkeypatch):
+    # apply_spool_default writes SPANCHAIN_SPOOL_DIR into os.environ; setenv (unlike delenv of
+    # an absent variable) makes monkeypatch remove it again after the test.
+    for name in ("SPANCHAIN_SPOOL_DIR", "SPANCHAIN_SERVE_SPOOL_DIR"):
+        monkeypatch.setenv(name, "")
+
+
 def _args(**kw):
     parser = argparse.ArgumentParser()
     app.add_arguments(parser)
@@ -12,15 +19,14 @@ def _args(**kw):
 
 
 def test_serve_spools_by_default_under_the_state_directory(monkeypatch, tmp_path):
-    monkeypatch.delenv("SPANCHAIN_SPOOL_DIR", raising=False)
-    monkeypatch.delenv("SPANCHAIN_SERVE_SPOOL_DIR", raising=False)
+    _isolate(monkeypatch)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert app.apply_spool_default(_args()) == str(tmp_path / "spanchain" / "serve-spool")
     assert app.os.environ["SPANCHAIN_SPOOL_DIR"] == str(tmp_path / "spanchain" / "serve-spool")
 
 
 def test_serve_spool_argument_beats_environment_and_off_turns_it_off(monkeypatch, tmp_path):
-    monkeypatch.delenv("SPANCHAIN_SPOOL_DIR", raising=False)  # restored (absent) after the test
+    _isolate(monkeypatch)
     monkeypatch.setenv("SPANCHAIN_SERVE_SPOOL_DIR", str(tmp_path / "env"))
     assert app.apply_spool_default(_args(spool_dir=tmp_path / "arg")) == str(tmp_path / "arg")
     assert app.apply_spool_default(_args()) == str(tmp_path / "env")
@@ -30,8 +36,7 @@ def test_serve_spool_argument_beats_environment_and_off_turns_it_off(monkeypatch
 
 
 def test_the_exporters_serve_builds_use_the_spool(monkeypatch, tmp_path):
-    monkeypatch.delenv("SPANCHAIN_SPOOL_DIR", raising=False)
-    monkeypatch.delenv("SPANCHAIN_SERVE_SPOOL_DIR", raising=False)
+    _isolate(monkeypatch)
     monkeypatch.delenv("OTEL_EXPORTER_AIM_SPOOL_DIR", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     monkeypatch.setenv("OTEL_EXPORTER_AIM_REPO", str(tmp_path / "aim"))
