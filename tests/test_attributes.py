@@ -277,3 +277,41 @@ def test_llm_prompts_recorded(pipeline):
     assert a[sc.GEN_AI_OPERATION_NAME] == "text_completion"
     assert json.loads(a[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"] == "the prompt"
     assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])[0]["parts"][0]["content"] == "completion text"
+
+
+def test_malformed_payloads_still_record_the_run(pipeline):
+    """Payloads that break their type hints never cost the run its span, nor leave it open."""
+    h = pipeline.handler
+    parent, llm, chat, retr = (uuid.uuid4() for _ in range(4))
+    h.on_chain_start(["not", "a", "dict"], object(), run_id=parent, tags="not-a-list", metadata=[1, 2])
+    h.on_llm_start({"kwargs": ["a", "list"], "id": {"a": "dict"}}, ["p"], run_id=llm, parent_run_id=parent,
+                   invocation_params=["x"], metadata="meta")
+    h.on_chat_model_start({"kwargs": ["a"], "id": {"b": 1}}, [[object()]], run_id=chat, parent_run_id=parent)
+    h.on_retriever_start(None, "q", run_id=retr, parent_run_id=parent)
+    h.on_llm_end(object(), run_id=llm)
+    h.on_llm_end({"generations": 5}, run_id=chat)
+    h.on_retriever_end(3.5, run_id=retr)  # not a sequence
+    h.on_chain_end(object(), run_id=parent)
+    assert h.open_runs == 0
+    spans = {s.attributes[sc.LC_RUN_ID]: s for s in pipeline.spans()}
+    assert set(spans) == {str(parent), str(llm), str(chat), str(retr)}
+    for child in (llm, chat, retr):
+        assert spans[str(child)].parent.span_id == spans[str(parent)].context.span_id
+    assert spans[str(retr)].attributes[sc.LC_RETRIEVAL_DOCUMENT_COUNT] == 1
+
+
+def test_a_start_that_fails_midway_records_a_bare_span_and_its_end_ends_it(pipeline, monkeypatch):
+    from spanchain import attributes as A
+
+    monkeypatch.setattr(A, "request_attributes", lambda *a: 1 / 0)
+    h = pipeline.handler
+    rid, child = uuid.uuid4(), uuid.uuid4()
+    h.on_chat_model_start({"name": "C"}, [[]], run_id=rid)
+    h.on_tool_start({"name": "t"}, "x", run_id=child, parent_run_id=rid)
+    h.on_tool_end("y", run_id=child)
+    h.on_llm_end(LLMResult(generations=[]), run_id=rid)
+    bare = [s for s in pipeline.spans() if s.attributes[sc.LC_RUN_ID] == str(rid)][0]
+    assert bare.name == "chat_model" and bare.attributes[sc.LC_RUN_TYPE] == "chat_model"
+    tool = [s for s in pipeline.spans() if s.attributes[sc.LC_RUN_ID] == str(child)][0]
+    assert tool.parent.span_id == bare.context.span_id
+    assert h.open_runs == 0

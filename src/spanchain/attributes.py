@@ -41,10 +41,18 @@ _PROVIDERS = {
 _MODEL_KEYS = ("model", "model_name", "model_id", "deployment_name", "azure_deployment", "repo_id")
 
 
+def mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one: callback payloads are not always what
+    their type hints say."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def provider_name(metadata: Mapping[str, Any] | None, serialized: Mapping[str, Any] | None) -> str:
-    raw = (metadata or {}).get("ls_provider")
+    raw = mapping(metadata).get("ls_provider")
+    serialized = mapping(serialized)
     if not raw and serialized:
-        ident = serialized.get("id") or []
+        ident = serialized.get("id")
+        ident = ident if isinstance(ident, (list, tuple)) else []
         if len(ident) > 1 and isinstance(ident[0], str) and ident[0].startswith("langchain_"):
             raw = ident[0][len("langchain_") :]
     if not raw:
@@ -58,16 +66,17 @@ def model_name(
     metadata: Mapping[str, Any] | None,
     serialized: Mapping[str, Any] | None,
 ) -> str:
-    params = invocation_params or {}
+    params = mapping(invocation_params)
+    serialized = mapping(serialized)
     for key in _MODEL_KEYS:
         value = params.get(key)
         if isinstance(value, str) and value:
             return value
-    value = (metadata or {}).get("ls_model_name")
+    value = mapping(metadata).get("ls_model_name")
     if isinstance(value, str) and value:
         return value
     if serialized:
-        kwargs = serialized.get("kwargs") or {}
+        kwargs = mapping(serialized.get("kwargs"))
         for key in _MODEL_KEYS:
             value = kwargs.get(key)
             if isinstance(value, str) and value:
@@ -76,7 +85,7 @@ def model_name(
         if isinstance(name, str) and name:
             return name
         ident = serialized.get("id")
-        if ident:
+        if isinstance(ident, (list, tuple)) and ident:
             return str(ident[-1])
     kind = params.get("_type")
     return str(kind) if kind else "unknown"
@@ -93,8 +102,8 @@ def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
 def request_attributes(
     invocation_params: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    params = invocation_params or {}
-    meta = metadata or {}
+    params = mapping(invocation_params)
+    meta = mapping(metadata)
     out: dict[str, Any] = {}
     pairs = (
         (sc.GEN_AI_REQUEST_TEMPERATURE, float, ("temperature",), "ls_temperature"),
@@ -341,7 +350,7 @@ def _scalar(value: Any) -> Any:
 
 def metadata_attributes(metadata: Mapping[str, Any] | None, limit: int = 64) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if not metadata:
+    if not isinstance(metadata, Mapping) or not metadata:
         return out
     for i, (key, value) in enumerate(metadata.items()):
         if i >= limit:
@@ -358,6 +367,7 @@ def run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], fa
     name = kwargs.get("name")
     if isinstance(name, str) and name:
         return name
+    serialized = mapping(serialized)
     if serialized:
         value = serialized.get("name")
         if isinstance(value, str) and value:
@@ -369,7 +379,7 @@ def run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], fa
 
 
 def conversation_id(metadata: Mapping[str, Any] | None) -> str | None:
-    if not metadata:
+    if not isinstance(metadata, Mapping) or not metadata:
         return None
     for key in ("thread_id", "session_id", "conversation_id"):
         value = metadata.get(key)
@@ -380,7 +390,7 @@ def conversation_id(metadata: Mapping[str, Any] | None) -> str | None:
 
 def documents_payload(documents: Sequence[Any]) -> list[dict]:
     out = []
-    for doc in documents or []:
+    for doc in as_list(documents):
         out.append(
             {
                 "id": _get(doc, "id"),
@@ -389,3 +399,17 @@ def documents_payload(documents: Sequence[Any]) -> list[dict]:
             }
         )
     return out
+
+
+def as_list(value: Any) -> list[Any]:
+    """A list of the items of `value`, whatever LangChain (or a buggy retriever) handed us."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, (str, bytes, Mapping)):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        return [value]

@@ -63,6 +63,61 @@ def _guarded(method: Callable) -> Callable:
     return wrapper
 
 
+_START_RUN_TYPES = {
+    "on_chain_start": "chain",
+    "on_llm_start": "llm",
+    "on_chat_model_start": "chat_model",
+    "on_tool_start": "tool",
+    "on_retriever_start": "retriever",
+}
+
+
+def _guarded_start(method: Callable) -> Callable:
+    """A start callback that fails part-way still records its run, as a bare span, so its
+    children keep their parent and its end callback has something to end."""
+
+    @functools.wraps(method)
+    def wrapper(self: "OpenTelemetryCallbackHandler", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            self._log.exception(
+                f"{method.__name__}:{type(exc).__name__}",
+                "spanchain: %s failed on an unexpected payload; recording a bare span (logged once per kind): %r",
+                method.__name__,
+                exc,
+            )
+            self._start_bare(method.__name__, kwargs)
+            return None
+
+    return wrapper
+
+
+def _guarded_end(method: Callable) -> Callable:
+    """An end callback that fails part-way still ends its run's span (never left to the TTL)."""
+
+    @functools.wraps(method)
+    def wrapper(self: "OpenTelemetryCallbackHandler", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            self._log.exception(
+                f"{method.__name__}:{type(exc).__name__}",
+                "spanchain: %s failed on an unexpected payload; ending the span without it (logged once per kind): %r",
+                method.__name__,
+                exc,
+            )
+            run_id = kwargs.get("run_id")
+            if self._registry.get(run_id) is not None:
+                try:
+                    self._finish(run_id)
+                except Exception:
+                    pass
+            return None
+
+    return wrapper
+
+
 def _is_control_flow(error: BaseException) -> bool:
     return any(cls.__name__ in _CONTROL_FLOW_EXCEPTIONS for cls in type(error).__mro__)
 
@@ -183,7 +238,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         attributes[sc.LC_ROOT_RUN_ID] = root.extra["run_id"] if root is not None else run_id_str
         if parent_run_id is not None:
             attributes[sc.LC_PARENT_RUN_ID] = str(parent_run_id)
-        if tags:
+        if tags and isinstance(tags, (list, tuple)):
             attributes[sc.LC_TAGS] = [str(t) for t in tags]
         if metadata:
             attributes.update(A.metadata_attributes(metadata))
@@ -209,6 +264,24 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         if attach and self._attach:
             state.attachment = Attachment(span)
         return state
+
+    def _start_bare(self, callback: str, kwargs: Mapping[str, Any]) -> None:
+        run_id = kwargs.get("run_id")
+        if run_id is None or self._registry.get(run_id) is not None:
+            return  # no id to track, or the span was made before the failure
+        parent = kwargs.get("parent_run_id")
+        run_type = _START_RUN_TYPES.get(callback, "chain")
+        try:
+            self._start(
+                run_id,
+                parent if isinstance(parent, UUID) else None,
+                run_type=run_type,
+                name=run_type,
+                span_name=run_type,
+                attributes={},
+            )
+        except Exception as exc:
+            self._log.warning("bare-start", "spanchain: could not record a bare span: %r", exc)
 
     def _set_content(self, span: Any, content: Mapping[str, Any]) -> None:
         if not self._policy.capture:
@@ -332,7 +405,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         return state
 
     # --- chains ------------------------------------------------------------------------------------
-    @_guarded
+    @_guarded_start
     def on_chain_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -378,14 +451,14 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         if operation == sc.OP_INVOKE_AGENT:
             state.is_agent = True
 
-    @_guarded
+    @_guarded_end
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         content = {sc.LC_OUTPUT: outputs}
         if "inputs" in kwargs and kwargs["inputs"] is not None:
             content[sc.LC_INPUT] = kwargs["inputs"]  # streamed runs learn their input at the end
         self._finish(run_id, content=content)
 
-    @_guarded
+    @_guarded_end
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         content = {}
         if kwargs.get("inputs") is not None:
@@ -433,7 +506,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         state.provider = provider
         state.llm_calls = 1
 
-    @_guarded
+    @_guarded_start
     def on_chat_model_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -456,7 +529,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
 
         self._model_start(sc.OP_CHAT, serialized, run_id, parent_run_id, tags, metadata, kwargs, content)
 
-    @_guarded
+    @_guarded_start
     def on_llm_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -497,7 +570,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         except Exception as exc:
             self._log.warning("on_llm_new_token", "spanchain: on_llm_new_token failed: %r", exc)
 
-    @_guarded
+    @_guarded_end
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         state = self._registry.get(run_id)
         if state is None:
@@ -515,7 +588,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             state.model = attrs[sc.GEN_AI_RESPONSE_MODEL]
         self._finish(run_id, attrs, content={sc.GEN_AI_OUTPUT_MESSAGES: messages or None})
 
-    @_guarded
+    @_guarded_end
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         state = self._registry.get(run_id)
         attrs: dict[str, Any] = {}
@@ -525,7 +598,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         self._finish(run_id, attrs, error=error)
 
     # --- tools -----------------------------------------------------------------------------------------
-    @_guarded
+    @_guarded_start
     def on_tool_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -564,7 +637,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         )
         state.tool_calls = 1
 
-    @_guarded
+    @_guarded_end
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         attrs: dict[str, Any] = {}
         result = output
@@ -575,12 +648,12 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             result = getattr(output, "content", output)
         self._finish(run_id, attrs, content={sc.GEN_AI_TOOL_CALL_RESULT: result})
 
-    @_guarded
+    @_guarded_end
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._finish(run_id, error=error)
 
     # --- retrievers ----------------------------------------------------------------------------------
-    @_guarded
+    @_guarded_start
     def on_retriever_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -606,9 +679,10 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             operation=sc.OP_RETRIEVAL,
         )
 
-    @_guarded
+    @_guarded_end
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
-        attrs = {sc.LC_RETRIEVAL_DOCUMENT_COUNT: len(documents or [])}
+        documents = A.as_list(documents)
+        attrs = {sc.LC_RETRIEVAL_DOCUMENT_COUNT: len(documents)}
         self._finish(
             run_id,
             attrs,
@@ -617,7 +691,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             else None,
         )
 
-    @_guarded
+    @_guarded_end
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._finish(run_id, error=error)
 
