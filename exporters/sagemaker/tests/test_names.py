@@ -156,3 +156,16 @@ def test_s3_prefix_keeps_segments():
     assert names.s3_prefix("/a b/c//d/") == "a-b/c/d"
     assert names.s3_prefix("") == ""
     assert names.s3_prefix("trial-component-artifacts") == "trial-component-artifacts"
+
+
+def test_connection_resets_and_throttling_are_transient_validation_is_not():
+    from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+
+    from spanchain_sagemaker.aws import is_transient
+
+    assert is_transient(ConnectionClosedError(endpoint_url="http://127.0.0.1:1"))
+    assert is_transient(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    throttled = ClientError({"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "X")
+    assert is_transient(throttled)
+    invalid = ClientError({"Error": {"Code": "ValidationException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "X")
+    assert not is_transient(invalid)

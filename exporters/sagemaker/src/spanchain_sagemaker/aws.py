@@ -47,9 +47,11 @@ def error_status(exc: BaseException) -> int:
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying later: throttling, 5xx, connection trouble."""
     from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError
-    from botocore.exceptions import ReadTimeoutError
+    from botocore.exceptions import HTTPClientError, ReadTimeoutError
 
-    if isinstance(exc, (BotoConnectionError, ReadTimeoutError, ConnectionError, TimeoutError)):
+    # HTTPClientError covers ConnectionClosedError (the server reset the connection mid-request),
+    # which is not a botocore ConnectionError.
+    if isinstance(exc, (BotoConnectionError, HTTPClientError, ReadTimeoutError, ConnectionError, TimeoutError)):
         return True
     if isinstance(exc, ClientError):
         return error_code(exc) in THROTTLING_CODES or error_status(exc) >= 500
