@@ -44,23 +44,30 @@ _LLM_TYPES = ("llm", "chat_model")
 _NOT_STREAMING: tuple[Any, Optional[RunState]] = (None, None)
 
 
-def _guarded(method: Callable) -> Callable:
-    """Run a callback; log (once per kind) instead of raising into LangChain or the app."""
+def _guarded_with(recover: Optional[Callable[..., None]], consequence: str) -> Callable[[Callable], Callable]:
+    """Run a callback; log (once per kind) instead of raising into LangChain or the app, then
+    let `recover(handler, callback name, kwargs)` keep the run tree whole."""
 
-    @functools.wraps(method)
-    def wrapper(self: "OpenTelemetryCallbackHandler", *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as exc:
-            self._log.exception(
-                f"{method.__name__}:{type(exc).__name__}",
-                "spanchain: %s failed (logged once per kind; the app is unaffected): %r",
-                method.__name__,
-                exc,
-            )
-            return None
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self: "OpenTelemetryCallbackHandler", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                self._log.exception(
+                    f"{method.__name__}:{type(exc).__name__}",
+                    "spanchain: %s failed%s (logged once per kind; the app is unaffected): %r",
+                    method.__name__,
+                    consequence,
+                    exc,
+                )
+                if recover is not None:
+                    recover(self, method.__name__, kwargs)
+                return None
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
 _START_RUN_TYPES = {
@@ -71,51 +78,11 @@ _START_RUN_TYPES = {
     "on_retriever_start": "retriever",
 }
 
-
-def _guarded_start(method: Callable) -> Callable:
-    """A start callback that fails part-way still records its run, as a bare span, so its
-    children keep their parent and its end callback has something to end."""
-
-    @functools.wraps(method)
-    def wrapper(self: "OpenTelemetryCallbackHandler", *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as exc:
-            self._log.exception(
-                f"{method.__name__}:{type(exc).__name__}",
-                "spanchain: %s failed on an unexpected payload; recording a bare span (logged once per kind): %r",
-                method.__name__,
-                exc,
-            )
-            self._start_bare(method.__name__, kwargs)
-            return None
-
-    return wrapper
-
-
-def _guarded_end(method: Callable) -> Callable:
-    """An end callback that fails part-way still ends its run's span (never left to the TTL)."""
-
-    @functools.wraps(method)
-    def wrapper(self: "OpenTelemetryCallbackHandler", *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as exc:
-            self._log.exception(
-                f"{method.__name__}:{type(exc).__name__}",
-                "spanchain: %s failed on an unexpected payload; ending the span without it (logged once per kind): %r",
-                method.__name__,
-                exc,
-            )
-            run_id = kwargs.get("run_id")
-            if self._registry.get(run_id) is not None:
-                try:
-                    self._finish(run_id)
-                except Exception:
-                    pass
-            return None
-
-    return wrapper
+_guarded = _guarded_with(None, "")
+# A start that fails part-way still records its run, as a bare span, so its children keep their
+# parent and its end has something to end; an end that fails still ends the span.
+_guarded_start = _guarded_with(lambda h, name, kw: h._start_bare(name, kw), "; recorded a bare span")
+_guarded_end = _guarded_with(lambda h, name, kw: h._end_after_failure(kw.get("run_id")), "; ended the span without its payload")
 
 
 def _is_control_flow(error: BaseException) -> bool:
@@ -282,6 +249,14 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             )
         except Exception as exc:
             self._log.warning("bare-start", "spanchain: could not record a bare span: %r", exc)
+
+    def _end_after_failure(self, run_id: Any) -> None:
+        if self._registry.get(run_id) is None:
+            return
+        try:
+            self._finish(run_id)
+        except Exception as exc:
+            self._log.warning("end-after-failure", "spanchain: could not end a span: %r", exc)
 
     def _set_content(self, span: Any, content: Mapping[str, Any]) -> None:
         if not self._policy.capture:
