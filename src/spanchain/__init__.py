@@ -6,8 +6,7 @@ backends, nothing until a name is used.
 
 from __future__ import annotations
 
-from typing import Any
-
+from spanchain.lazy import lazy_getattr
 from spanchain.version import __version__
 
 __all__ = [
@@ -18,20 +17,13 @@ __all__ = [
     "__version__",
 ]
 
-_LAZY = {
-    "OpenTelemetryCallbackHandler": ("spanchain.handler", "OpenTelemetryCallbackHandler"),
-    "instrument": ("spanchain.instrumentation", "instrument"),
-    "uninstrument": ("spanchain.instrumentation", "uninstrument"),
-    "configure": ("spanchain.config", "configure"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'spanchain' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(target[0]), target[1])
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(
+    "spanchain",
+    {
+        "OpenTelemetryCallbackHandler": "spanchain.handler:OpenTelemetryCallbackHandler",
+        "instrument": "spanchain.instrumentation:instrument",
+        "uninstrument": "spanchain.instrumentation:uninstrument",
+        "configure": "spanchain.config:configure",
+    },
+    globals(),
+)

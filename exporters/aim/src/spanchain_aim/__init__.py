@@ -6,16 +6,16 @@ scan) stays cheap; Aim itself is imported only when a run is first opened.
 
 from __future__ import annotations
 
+from spanchain.lazy import lazy_getattr
+
 __all__ = ["AimSpanExporter", "AimCallbackHandler"]
 
 
-def __getattr__(name: str):
-    if name == "AimSpanExporter":
-        from spanchain_aim.exporter import AimSpanExporter
-
-        return AimSpanExporter
-    if name == "AimCallbackHandler":
-        from spanchain_aim.handler import AimCallbackHandler
-
-        return AimCallbackHandler
-    raise AttributeError(f"module 'spanchain_aim' has no attribute {name!r}")
+__getattr__ = lazy_getattr(
+    "spanchain_aim",
+    {
+        "AimSpanExporter": "spanchain_aim.exporter:AimSpanExporter",
+        "AimCallbackHandler": "spanchain_aim.handler:AimCallbackHandler",
+    },
+    globals(),
+)

@@ -11,6 +11,8 @@ SageMaker SDK (which configures logging at import time).
 
 from typing import TYPE_CHECKING
 
+from spanchain.lazy import lazy_getattr
+
 __all__ = ["SageMakerSpanExporter", "SageMakerCallbackHandler"]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -18,13 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from spanchain_sagemaker.handler import SageMakerCallbackHandler
 
 
-def __getattr__(name: str):
-    if name == "SageMakerSpanExporter":
-        from spanchain_sagemaker.exporter import SageMakerSpanExporter
-
-        return SageMakerSpanExporter
-    if name == "SageMakerCallbackHandler":
-        from spanchain_sagemaker.handler import SageMakerCallbackHandler
-
-        return SageMakerCallbackHandler
-    raise AttributeError(f"module 'spanchain_sagemaker' has no attribute {name!r}")
+__getattr__ = lazy_getattr(
+    "spanchain_sagemaker",
+    {
+        "SageMakerSpanExporter": "spanchain_sagemaker.exporter:SageMakerSpanExporter",
+        "SageMakerCallbackHandler": "spanchain_sagemaker.handler:SageMakerCallbackHandler",
+    },
+    globals(),
+)
