@@ -1,6 +1,8 @@
 """Secret-looking values are masked before any exporter sees them; configurable."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spanchain.redaction import REDACTED, Redactor, enabled_from_env
 
@@ -96,3 +98,29 @@ def test_trigger_precheck_never_skips_a_rule_that_would_match():
     for text in ["paſsword=hunter22", "PASSWORD=hunter22", "Authorization: Bearer abcdefghijklmnop123",
                  "token  abcdefghijklmnopqrst", "x-api-key: 12345678", "session_token=abcdefgh"]:
         assert "hunter22" not in r.text(text) and "[REDACTED]" in r.text(text), text
+
+
+_FRAGMENTS = [
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----", "https://user:hunter22@example.com/x",
+    "Bearer abcdefghijklmnop123", "basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "TOKEN\tabcdefghijklmnopqr",
+    "password=hunter22", '"api_key": "abcd1234"', "Session-Token: zzz999", "paſsword=hunter22",
+    "eyJhbGciOi.eyJzdWIiOi.SflKxwRJSM", "sk-ant-abcdefghijklmnopqrstuvwx", "rk_live_abcdefghijklmnop12",
+    "AKIAIOSFODNN7EXAMPLE", "ASIA1234567890ABCDEF", "ghp_" + "a" * 36, "github_pat_" + "b" * 30,
+    "xoxb-1234567890-abc", "AIza" + "c" * 35, "hf_" + "d" * 34, "glpat-" + "e" * 20,
+    "plain words", " ", ":", "=", "-", "_", "A", "ſ", "é", "\n", "{", '"', "tok", "s", "k_", "gh", "xo",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_FRAGMENTS), st.text(max_size=12)), max_size=12))
+def test_probes_redact_exactly_what_running_every_rule_redacts(parts):
+    """The substring probes that skip rules are necessary conditions: skipping never changes the result."""
+    import re
+
+    from spanchain.redaction import _BUILTIN, Redactor, valid_unicode
+
+    text = "".join(parts)
+    expected = text
+    for pattern, replacement in _BUILTIN:
+        expected = re.sub(pattern, replacement, expected)
+    assert Redactor().text(text) == valid_unicode(expected)

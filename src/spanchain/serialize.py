@@ -25,12 +25,30 @@ def _fallback(obj: Any) -> Any:
     return to_jsonable(obj, 0, set())
 
 
+def _make_encode() -> Any:
+    """`json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_fallback)`, minus its set-up.
+
+    `json.dumps` with any option builds a new encoder per call, which costs more than encoding a
+    small payload; content is encoded several times per run on the app's thread. One C encoder is
+    kept instead. It runs without circular-reference markers, so a cycle ends in RecursionError,
+    which `to_json` catches like any other refusal.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (e.g. PyPy)
+        return lambda obj: json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_fallback)
+    chunks = make(None, _fallback, json.encoder.encode_basestring, None, ": ", ", ", False, False, False)
+    return lambda obj: "".join(chunks(obj, 0))
+
+
+_encode = _make_encode()
+
+
 def to_json(obj: Any) -> str:
     """JSON text for `obj`; strings pass through unchanged (no quoting)."""
     if isinstance(obj, str):
         return obj
     try:
-        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_fallback)
+        return _encode(obj)
     except (ValueError, TypeError, RecursionError):
         # NaN/inf, cycles, non-string keys: take the slow, total path.
         try:
