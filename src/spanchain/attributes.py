@@ -8,6 +8,7 @@ serialized unless the span records and content capture is on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from spanchain import semconv as sc
@@ -44,7 +45,25 @@ _MODEL_KEYS = ("model", "model_name", "model_id", "deployment_name", "azure_depl
 def mapping(value: Any) -> Mapping[str, Any]:
     """`value` if it is a mapping, else an empty one: callback payloads are not always what
     their type hints say."""
-    return value if isinstance(value, Mapping) else {}
+    return value if _is_mapping(value) else _EMPTY
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})  # read-only: shared by every caller
+
+
+def _is_mapping(value: Any) -> bool:
+    cls = type(value)
+    if cls is dict:
+        return True
+    known = _MAPPING_CLASSES.get(cls)
+    if known is None:  # an ABC check costs ~0.4 µs; payload classes are few, so decide once each
+        known = isinstance(value, Mapping)
+        if len(_MAPPING_CLASSES) < 4096:
+            _MAPPING_CLASSES[cls] = known
+    return known
+
+
+_MAPPING_CLASSES: dict[type, bool] = {}
 
 
 def provider_name(metadata: Mapping[str, Any] | None, serialized: Mapping[str, Any] | None) -> str:
@@ -99,28 +118,38 @@ def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
+_REQUEST_PARAMS = (
+    (sc.GEN_AI_REQUEST_TEMPERATURE, float, ("temperature",), "ls_temperature"),
+    (
+        sc.GEN_AI_REQUEST_MAX_TOKENS,
+        int,
+        ("max_tokens", "max_output_tokens", "max_new_tokens", "max_completion_tokens"),
+        "ls_max_tokens",
+    ),
+    (sc.GEN_AI_REQUEST_TOP_P, float, ("top_p",), None),
+    (sc.GEN_AI_REQUEST_TOP_K, int, ("top_k",), None),
+    (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, float, ("frequency_penalty",), None),
+    (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, float, ("presence_penalty",), None),
+    (sc.GEN_AI_REQUEST_SEED, int, ("seed",), None),
+    (sc.GEN_AI_REQUEST_CHOICE_COUNT, int, ("n",), None),
+)
+_STOP_KEYS = ("stop", "stop_sequences")
+_STREAM_KEYS = ("stream", "streaming")
+_REQUEST_KEYS = frozenset(k for _, _, keys, _ in _REQUEST_PARAMS for k in keys) | {*_STOP_KEYS, *_STREAM_KEYS}
+_REQUEST_META_KEYS = frozenset(m for *_, m in _REQUEST_PARAMS if m) | {"ls_stop"}
+
+
 def request_attributes(
     invocation_params: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     params = mapping(invocation_params)
     meta = mapping(metadata)
     out: dict[str, Any] = {}
-    pairs = (
-        (sc.GEN_AI_REQUEST_TEMPERATURE, float, ("temperature",), "ls_temperature"),
-        (
-            sc.GEN_AI_REQUEST_MAX_TOKENS,
-            int,
-            ("max_tokens", "max_output_tokens", "max_new_tokens", "max_completion_tokens"),
-            "ls_max_tokens",
-        ),
-        (sc.GEN_AI_REQUEST_TOP_P, float, ("top_p",), None),
-        (sc.GEN_AI_REQUEST_TOP_K, int, ("top_k",), None),
-        (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, float, ("frequency_penalty",), None),
-        (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, float, ("presence_penalty",), None),
-        (sc.GEN_AI_REQUEST_SEED, int, ("seed",), None),
-        (sc.GEN_AI_REQUEST_CHOICE_COUNT, int, ("n",), None),
-    )
-    for attr, cast, keys, meta_key in pairs:
+    if meta.keys().isdisjoint(_REQUEST_META_KEYS) and all(
+        params[key] is None for key in params.keys() & _REQUEST_KEYS
+    ):
+        return out  # no request parameter set (LangChain sends "stop": None): skip the walk
+    for attr, cast, keys, meta_key in _REQUEST_PARAMS:
         value = _first(params, *keys)
         if value is None and meta_key:
             value = meta.get(meta_key)
@@ -132,14 +161,14 @@ def request_attributes(
             continue
     if out.get(sc.GEN_AI_REQUEST_CHOICE_COUNT) == 1:
         del out[sc.GEN_AI_REQUEST_CHOICE_COUNT]  # the spec records it only when != 1
-    stop = _first(params, "stop", "stop_sequences")
+    stop = _first(params, *_STOP_KEYS)
     if stop is None:
         stop = meta.get("ls_stop")
     if isinstance(stop, str):
         stop = [stop]
     if isinstance(stop, (list, tuple)) and stop:
         out[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
-    stream = _first(params, "stream", "streaming")
+    stream = _first(params, *_STREAM_KEYS)
     if isinstance(stream, bool):
         out[sc.GEN_AI_REQUEST_STREAM] = stream
     return out
@@ -178,12 +207,12 @@ def _parts(content: Any) -> list[dict[str, Any]]:
 
 
 def message_to_part_dict(message: Any) -> dict[str, Any]:
-    kind = getattr(message, "type", None)
+    kind = _attr(message, "type")
     role = _ROLES.get(str(kind), str(kind) if kind else "user")
     if role == "chat":
-        role = getattr(message, "role", "user")
-    parts = _parts(getattr(message, "content", message))
-    for call in getattr(message, "tool_calls", None) or []:
+        role = _attr(message, "role", "user")
+    parts = _parts(_attr(message, "content", message))
+    for call in _attr(message, "tool_calls") or []:
         parts.append(
             {
                 "type": "tool_call",
@@ -225,9 +254,34 @@ def prompt_messages(prompts: Sequence[str]) -> list[dict]:
 
 
 def _get(obj: Any, key: str) -> Any:
-    if isinstance(obj, Mapping):
+    if _is_mapping(obj):
         return obj.get(key)
-    return getattr(obj, key, None)
+    return _attr(obj, key)
+
+
+# (class, attribute) pairs that are neither a field nor a class attribute of a pydantic model
+# class (every LangChain message is one). Asking such a model for them goes through pydantic's
+# __getattr__ and an AttributeError, which costs more than converting the whole message; the
+# only place the value can then be is the instance's extra fields, read directly instead.
+_NOT_ON_CLASS: set[tuple[type, str]] = set()
+_ON_CLASS: set[tuple[type, str]] = set()
+
+
+def _attr(obj: Any, name: str, default: Any = None) -> Any:
+    key = (type(obj), name)
+    if key in _NOT_ON_CLASS:
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return extra.get(name, default) if type(extra) is dict else default
+    if key not in _ON_CLASS:
+        cls = type(obj)
+        fields = getattr(cls, "model_fields", None)
+        pydantic_v2 = isinstance(fields, dict) and hasattr(cls, "__pydantic_extra__")
+        if len(_ON_CLASS) + len(_NOT_ON_CLASS) < 8192:
+            if pydantic_v2 and name not in fields and not hasattr(cls, name):
+                _NOT_ON_CLASS.add(key)
+                return _attr(obj, name, default)
+            _ON_CLASS.add(key)
+    return getattr(obj, name, default)
 
 
 def _usage_from_metadata(generations: Iterable[Any]) -> dict[str, int] | None:

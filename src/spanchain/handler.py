@@ -202,9 +202,9 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         attributes[sc.LC_RUN_ID] = run_id_str
         attributes[sc.LC_RUN_TYPE] = run_type
         attributes[sc.LC_NAME] = name
-        attributes[sc.LC_ROOT_RUN_ID] = root.extra["run_id"] if root is not None else run_id_str
+        attributes[sc.LC_ROOT_RUN_ID] = root.run_id if root is not None else run_id_str
         if parent_run_id is not None:
-            attributes[sc.LC_PARENT_RUN_ID] = str(parent_run_id)
+            attributes[sc.LC_PARENT_RUN_ID] = parent.run_id if parent is not None else str(parent_run_id)
         if tags and isinstance(tags, (list, tuple)):
             attributes[sc.LC_TAGS] = [str(t) for t in tags]
         if metadata:
@@ -221,13 +221,15 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             parent=parent,
             root=root,
             started=time.monotonic(),
+            run_id=run_id_str,
+            name=name,
             operation=operation,
         )
-        state.extra["run_id"] = run_id_str
-        state.extra["name"] = name
         if root is not None:
             root.descendants += 1
-        self._abandon(self._registry.add(run_id, state))
+        evicted = self._registry.add(run_id, state)
+        if evicted:
+            self._abandon(evicted)
         if attach and self._attach:
             state.attachment = Attachment(span)
         return state
@@ -682,7 +684,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         if state is not None and not state.is_agent and state.run_type == "chain":
             # The run turned out to be an agent loop: name it as one.
             state.is_agent = True
-            name = state.extra.get("name", "agent")
+            name = state.name or "agent"
             state.operation = sc.OP_INVOKE_AGENT
             state.span.update_name(f"{sc.OP_INVOKE_AGENT} {name}")
             state.span.set_attributes(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Optional
 from uuid import UUID
 
 from opentelemetry.trace import Span
@@ -19,13 +19,15 @@ from opentelemetry.trace import Span
 from spanchain.scope import Attachment
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class RunState:
     span: Span
     run_type: str
     parent: Optional["RunState"]
     root: Optional["RunState"]  # None when this run is the root
     started: float  # time.monotonic()
+    run_id: str = ""  # the UUID as text, made once: children put it on their spans
+    name: str = ""
     operation: str = ""
     model: str = ""
     provider: str = ""
@@ -41,7 +43,6 @@ class RunState:
     llm_calls: int = 0
     tool_calls: int = 0
     errors: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class RunRegistry:
