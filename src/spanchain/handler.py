@@ -190,7 +190,9 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
     ) -> RunState:
         parent = self._registry.get(parent_run_id)
         if parent is not None:
-            ctx = trace.set_span_in_context(parent.span)
+            ctx = parent.child_context
+            if ctx is None:
+                ctx = parent.child_context = trace.set_span_in_context(parent.span)
             root = parent.root or parent
         else:
             # No parent run: a new trace, or the app's own current span. A parent_run_id we do

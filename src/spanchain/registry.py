@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 from uuid import UUID
 
+from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from spanchain.scope import Attachment
@@ -32,6 +33,8 @@ class RunState:
     model: str = ""
     provider: str = ""
     attachment: Optional[Attachment] = None
+    # The OTel context holding this run's span, made once and shared by all its children.
+    child_context: Optional[Context] = None
     first_chunk_at: Optional[float] = None
     chunks: int = 0
     retries: int = 0
