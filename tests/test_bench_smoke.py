@@ -82,3 +82,33 @@ def test_cli_routes_bench_to_the_dispatcher(argv, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "bench" in out
+
+
+def test_split_accounts_for_spanchain_time_and_restores_the_sdk(tmp_path):
+    """--split times the floor's and spanchain's callbacks and splits spanchain's into SDK calls,
+    content work and its own code; the parts add up and every part is really measured."""
+    out = tmp_path / "bench.json"
+    proc = _bench("core", "--quick", "--no-peers", "--split", "--workloads", "chain,stream", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "where the time goes (--split)" in proc.stdout
+    rows = {r["workload"]: r for r in json.loads(out.read_text())["split"]}
+    assert set(rows) == {"chain", "stream"}
+    for r in rows.values():
+        assert r["floor_callbacks_us"] >= r["floor_sdk_us"] > 0
+        assert r["spanchain_sdk_us"] > 0 and r["spanchain_content_us"] > 0
+        parts = r["spanchain_sdk_us"] + r["spanchain_content_us"] + r["spanchain_own_us"]
+        assert abs(parts - r["spanchain_callbacks_us"]) < 0.5
+
+
+def test_split_leaves_the_sdk_and_content_policy_unpatched():
+    from opentelemetry.sdk import trace as sdk
+
+    from spanchain.bench import split
+    from spanchain.content import ContentPolicy
+
+    before = (sdk.Tracer.start_span, sdk.Span.end, sdk.Span.set_attributes, ContentPolicy.render)
+    provider, _ = core._pipeline()
+    workload = next(w for w in core._build_workloads() if w.key == "chain")
+    rows = split.measure([workload], provider, 3)
+    assert rows[0]["spanchain_callbacks_us"] > rows[0]["spanchain_sdk_us"] > 0
+    assert (sdk.Tracer.start_span, sdk.Span.end, sdk.Span.set_attributes, ContentPolicy.render) == before

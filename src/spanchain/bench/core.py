@@ -653,6 +653,18 @@ def run_benchmark(
     return results
 
 
+def _split(only: Sequence[str], scale: float, seed: int) -> list[dict]:
+    from spanchain.bench.split import measure
+
+    provider, _ = _pipeline()
+    workloads = [w for w in _build_workloads() if not only or w.key in only]
+    try:
+        # one pass each, ten timed batches' worth of invocations per variant
+        return [measure([w], provider, max(5, round(w.batch * 10 * scale)), seed)[0] for w in workloads]
+    finally:
+        provider.shutdown()
+
+
 def _analyse(times: dict) -> dict:
     """Per-variant overhead over the baseline of the same round, summarised over rounds."""
     base = times["baseline"]
@@ -822,6 +834,12 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
         default="",
         help=f"comma-separated subset of {','.join(TARGETS)} (default: all)",
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="also show where the floor's and spanchain's time goes: OpenTelemetry SDK calls, content "
+        "rendering, spanchain's own code (timers inside the callbacks, after the main table)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed for the per-round variant order")
     parser.add_argument(
         "--json",
@@ -848,11 +866,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"spanchain bench core: unknown workload(s) {', '.join(unknown)}", file=sys.stderr)
         return 2
     results = run_benchmark(max(1, rounds), scale, not args.no_peers, args.seed, progress, args.clock, only, args.breakdown)
+    if args.split:
+        progress("timing inside the callbacks (--split) ...")
+        results["split"] = _split(only, scale, args.seed)
     if args.json == "-":
         json.dump(results, sys.stdout, indent=1)
         print()
         return 0
     print(format_table(results))
+    if args.split:
+        from spanchain.bench.split import format_split
+
+        print()
+        print(format_split(results["split"]))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)
