@@ -4,11 +4,17 @@ Clients use botocore's adaptive retry mode (client-side rate limiting plus retri
 and 5xx). `AwsApi.call` adds our own jittered backoff on top for throttling and 5xx that outlast
 the client's retries, counts every call per operation (the benchmark reports these), and gives
 up early when the exporter is shutting down.
+
+Every wait is bounded by a `Deadline` (one batch's time budget, the exporter opens it): our
+backoff sleeps, botocore's retry sleeps (a retry whose sleep would not fit is not made) and each
+HTTP attempt's read timeout (cut to what is left) all end by it, after which calls fail at once
+with `BudgetExhausted`.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import random
 import threading
 import time
@@ -31,6 +37,45 @@ THROTTLING_CODES = frozenset(
 )
 
 
+class BudgetExhausted(RuntimeError):
+    """The batch's time budget ran out; the call was not made, or not retried."""
+
+
+class Deadline:
+    """One time budget shared by the writer thread and its I/O pool.
+
+    `window()` opens it (a no-op when one is already open, so nested entry points share the
+    outer budget); `remaining()` is None outside a window.
+    """
+
+    def __init__(self, budget_s: float | None) -> None:
+        self.budget_s = budget_s
+        self._at: float | None = None
+
+    @contextlib.contextmanager
+    def window(self):
+        if self.budget_s is None or self._at is not None:
+            yield
+            return
+        self._at = time.monotonic() + self.budget_s
+        try:
+            yield
+        finally:
+            self._at = None
+
+    def remaining(self) -> float | None:
+        at = self._at
+        return None if at is None else at - time.monotonic()
+
+    def check(self, what: str, cause: BaseException | None = None) -> None:
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            raise BudgetExhausted(
+                f"{what}: the {self.budget_s:g} s budget for this batch ran out"
+                + (f" (last error: {cause!r})" if cause is not None else "")
+            ) from cause
+
+
 def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str((response.get("Error") or {}).get("Code") or "")
@@ -49,6 +94,8 @@ def is_transient(exc: BaseException) -> bool:
     from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError
     from botocore.exceptions import HTTPClientError, ReadTimeoutError
 
+    if isinstance(exc, BudgetExhausted):
+        return False  # retrying cannot help before the next batch's budget
     # HTTPClientError covers ConnectionClosedError (the server reset the connection mid-request),
     # which is not a botocore ConnectionError.
     if isinstance(exc, (BotoConnectionError, HTTPClientError, ReadTimeoutError, ConnectionError, TimeoutError)):
@@ -83,10 +130,11 @@ def is_not_found(exc: BaseException) -> bool:
 @dataclass
 class ClientSettings:
     max_attempts: int = 8
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 30.0
+    connect_timeout_s: float = 5.0  # config.DEFAULT_CONNECT_TIMEOUT_S
+    read_timeout_s: float = 15.0  # config.DEFAULT_READ_TIMEOUT_S
 
 
+_BOTOCORE_MAX_BACKOFF_S = 20.0  # botocore.retries.standard's MAX_BACKOFF
 SERVICES = ("sagemaker", "sagemaker-metrics", "s3", "sts")
 
 
@@ -130,8 +178,12 @@ class AwsApi:
         backoff_attempts: int = 4,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 20.0,
+        deadline: Deadline | None = None,
     ) -> None:
         self.clients = clients
+        self.deadline = deadline or Deadline(None)
+        for client in clients.values():
+            self._bound_client(client)
         self._should_stop = should_stop
         self._backoff_attempts = max(1, backoff_attempts)
         self._backoff_base_s = backoff_base_s
@@ -150,7 +202,9 @@ class AwsApi:
         client = self.clients[service]
         method = getattr(client, _snake(operation))
         attempt = 0
+        last_exc: BaseException | None = None
         while True:
+            self.deadline.check(operation, last_exc)
             with self._lock:
                 self.calls[operation] += 1
             try:
@@ -168,8 +222,53 @@ class AwsApi:
                 attempt += 1
                 if not is_transient(exc) or attempt >= self._backoff_attempts or self._should_stop():
                     raise
+                last_exc = exc
                 cap = min(self._backoff_max_s, self._backoff_base_s * (2**attempt))
-                self._sleep(random.uniform(cap / 2, cap))
+                self.pause(random.uniform(cap / 2, cap), operation, exc)
+
+    def pause(self, seconds: float, what: str = "backoff", cause: BaseException | None = None) -> None:
+        """Sleep before a retry; BudgetExhausted at once if the sleep would outlast the budget."""
+        remaining = self.deadline.remaining()
+        if remaining is not None and seconds >= remaining:
+            raise BudgetExhausted(
+                f"{what}: a {seconds:.2f} s retry wait does not fit the {remaining:.2f} s left of "
+                f"the {self.deadline.budget_s:g} s budget (last error: {cause!r})"
+            ) from cause
+        self._sleep(seconds)
+
+    # --- botocore's own retries and timeouts under the deadline ----------------------------
+    def _bound_client(self, client) -> None:
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is None:
+            return
+        service = client.meta.service_model.service_id.hyphenize()
+        read_timeout = client.meta.config.read_timeout
+        # Last on before-send: after the adaptive rate limiter's wait for a send token.
+        events.register_last(
+            "before-send", lambda request, **_: self._before_send(request, read_timeout)
+        )
+        # First on the service's needs-retry: only a first non-None answer counts, and False
+        # vetoes the retry botocore's handler would otherwise sleep for.
+        events.register_first(f"needs-retry.{service}", self._needs_retry)
+
+    def _before_send(self, request, read_timeout: float):
+        remaining = self.deadline.remaining()
+        if remaining is None:
+            return None
+        self.deadline.check("send")
+        context = getattr(request, "context", None)
+        if context is not None:
+            # botocore's per-request read timeout (urllib3 Timeout.read): never past the deadline.
+            context["read_timeout"] = max(0.001, min(read_timeout, remaining))
+        return None
+
+    def _needs_retry(self, attempts: int = 1, **_) -> bool | None:
+        remaining = self.deadline.remaining()
+        if remaining is None:
+            return None
+        # botocore's standard backoff before attempt i+1 sleeps at most min(2**(i-1), 20) s.
+        longest_sleep = min(2.0 ** max(0, attempts - 1), _BOTOCORE_MAX_BACKOFF_S)
+        return False if remaining <= longest_sleep else None
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

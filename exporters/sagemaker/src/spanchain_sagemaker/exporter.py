@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import datetime as dt
+import functools
 import itertools
 import json
 import logging
@@ -107,6 +108,17 @@ def _files_folder(is_output: bool) -> str:
     return "files" if is_output else "input-files"
 
 
+def _within_budget(method):
+    """Run a writer-thread entry point inside one time budget (see aws.Deadline)."""
+
+    @functools.wraps(method)
+    def bounded(self, *args):
+        with self._deadline.window():
+            return method(self, *args)
+
+    return bounded
+
+
 def _span_key(span: ReadableSpan) -> tuple[int, int]:
     return (span.context.trace_id, span.context.span_id)
 
@@ -132,7 +144,10 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             bucket sagemaker-<region>-<account> (created when missing).
         artifact_prefix: default $OTEL_EXPORTER_SAGEMAKER_PREFIX, then
             "trial-component-artifacts" (the SDK's default).
-        **options: boto_session, max_attempts (botocore adaptive retries per call, 8),
+        **options: timeout_s (one batch's time budget, every call, retry and wait included;
+            env $OTEL_EXPORTER_SAGEMAKER_TIMEOUT in ms; 30), connect_timeout_s (5) and
+            read_timeout_s (15) (env ..._CONNECT_TIMEOUT / ..._READ_TIMEOUT in ms),
+            boto_session, max_attempts (botocore adaptive retries per call, 8),
             backoff_attempts (our jittered retries on throttling/5xx on top, 4),
             backoff_base_s (0.5), max_concurrency (per-trace writes in flight, 4),
             trace_grace_s (5),
@@ -158,6 +173,9 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             artifact_bucket=artifact_bucket,
             artifact_prefix=artifact_prefix,
             spool_dir=options.pop("spool_dir", None),
+            timeout_s=options.pop("timeout_s", None),
+            connect_timeout_s=options.pop("connect_timeout_s", None),
+            read_timeout_s=options.pop("read_timeout_s", None),
         )
         try:
             settings = Settings.resolve(run_per=run_per, **resolve)
@@ -168,6 +186,10 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         base_options = {k: options.pop(k) for k in _BASE_OPTIONS if k in options}
         super().__init__(name="sagemaker", spool_dir=settings.spool_dir, **base_options)
         self.settings = settings
+        # One batch's time budget (every call, retry and wait of one write, tick, flush or close).
+        from spanchain_sagemaker.aws import Deadline
+
+        self._deadline = Deadline(settings.timeout_s)
         self._boto_session = options.pop("boto_session", None)
         self._max_attempts = int(options.pop("max_attempts", 8))
         self._backoff_attempts = int(options.pop("backoff_attempts", 4))
@@ -312,6 +334,18 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
     # once their trace reached SageMaker (`_spans_durable`).
     _acks_own_spans = True
 
+    @_within_budget
+    def _write_with_retries(self, batch: list[ReadableSpan]) -> BaseException | None:
+        # One budget for the batch and all its retries: when it runs out the batch fails (it
+        # stays in the spool, or is counted in stats.dropped_after_retries and logged).
+        return super()._write_with_retries(batch)
+
+    def _backoff(self, attempt: int) -> None:
+        remaining = self._deadline.remaining()
+        if remaining is not None and remaining <= self._retry_backoff_s * (2**attempt):
+            return  # a wait that may not fit: the next attempt goes at once, under what is left
+        super()._backoff(attempt)
+
     def _write(self, spans: list[ReadableSpan]) -> None:
         for span in spans:
             # A retried or replayed batch brings spans we already hold: group each span once.
@@ -325,9 +359,10 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         self._deliver_ready()
         self._write_summary_if_due()
 
+    @_within_budget
     def _tick(self) -> None:
         self._expire_incomplete(force=True)
-        if self._ready:
+        if self._ready and not self._spool_backing_off():
             try:
                 self._deliver_ready()
                 self._tick_failures = 0
@@ -340,6 +375,12 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         if self.settings.run_per == RUN_PER_SESSION:
             self._upload_files()
         self._write_summary_if_due()
+
+    def _spool_backing_off(self) -> bool:
+        """Traces of a failed spooled batch wait for the spool's own retry (it writes them again
+        when it replays the batch); retrying them on every tick or flush as well would keep a
+        writer facing a hanging backend busy one budget after another."""
+        return self._spool is not None and time.monotonic() < self._retry_at
 
     def _expire_incomplete(self, force: bool = False) -> None:
         """Release traces past their grace period; also from `_write`, since the base only
@@ -355,14 +396,17 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         if self._store is not None and time.monotonic() - self._summary_written_at >= self._summary_interval_s:
             self._write_session_extras()
 
+    @_within_budget
     def _flush(self) -> None:
         for group in self._assembler.drain():
             self._ready.append(self._rejoin(group, keep_for_late_spans=True))
-        self._deliver_ready()
+        if not self._spool_backing_off():
+            self._deliver_ready()
         if self.settings.run_per == RUN_PER_SESSION:
             self._upload_files()
         self._write_session_extras()
 
+    @_within_budget
     def _close(self) -> None:
         try:
             self._close_session_run()
@@ -427,15 +471,21 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             from spanchain_sagemaker.store import ExperimentsStore
 
             boto_session, endpoints = session_parts(self._sagemaker_session, self._boto_session)
-            clients = build_clients(
-                boto_session, endpoints, ClientSettings(max_attempts=self._max_attempts)
+            timeouts = {
+                "connect_timeout_s": self.settings.connect_timeout_s,
+                "read_timeout_s": self.settings.read_timeout_s,
+            }  # unset: ClientSettings' documented defaults
+            client_settings = ClientSettings(
+                max_attempts=self._max_attempts, **{k: v for k, v in timeouts.items() if v is not None}
             )
+            clients = build_clients(boto_session, endpoints, client_settings)
             self._emulated = is_emulated(clients["sagemaker"])
             self._api = AwsApi(
                 clients,
                 should_stop=lambda: self._stopping,
                 backoff_attempts=self._backoff_attempts,
                 backoff_base_s=self._backoff_base_s,
+                deadline=self._deadline,
             )
             self._store = ExperimentsStore(
                 self._api,

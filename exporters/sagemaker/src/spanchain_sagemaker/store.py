@@ -243,7 +243,7 @@ class ExperimentsStore:
                         f"{len(retry)} metric points still failing on {ref.trial_component}"
                     )
                 pending = retry
-                time.sleep(random.uniform(0, retry_backoff_s * (2**attempt)))
+                self.api.pause(random.uniform(0, retry_backoff_s * (2**attempt)), "BatchPutMetrics")
 
     def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.ensure_bucket(bucket)
