@@ -78,6 +78,11 @@ class SpooledDelivery:
         self._failures: dict[int, list[int]] = {}  # seq -> [failures, successes at first failure]
         self._successes = 0
         self._seq_outstanding: dict[int, int] = {}
+        # Batches `_keep_in_spool` sent back for re-delivery. Until they are re-delivered, spans
+        # of theirs that are still held (other traces) neither acknowledge them when written nor
+        # count as lost when they fail: the re-delivery registers every span of the batch again.
+        self._rewound: set[int] = set()
+        self._rewinds = 0  # bumped whenever `_keep_in_spool` moves delivery back
 
     def _spans_durable(self, spans: Sequence[ReadableSpan]) -> None:
         """For `_acks_own_spans` subclasses: these spans reached the backend; free their batch."""
@@ -86,7 +91,7 @@ class SpooledDelivery:
         for span in spans:
             ctx = span.context
             seq = self._span_seq.pop((ctx.trace_id, ctx.span_id), None) if ctx is not None else None
-            if seq is None:
+            if seq is None or seq in self._rewound:
                 continue
             left = self._seq_outstanding.get(seq, 1) - 1
             if left <= 0:
@@ -107,15 +112,17 @@ class SpooledDelivery:
             seq = self._span_seq.pop((ctx.trace_id, ctx.span_id), None) if ctx is not None else None
             if seq is None:
                 rest.append(span)
-            else:
+            elif seq not in self._rewound:  # else already due for re-delivery
                 seqs[seq] = seqs.get(seq, 0) + 1
         for seq in seqs:
             self._seq_outstanding.pop(seq, None)
         retry = [seq for seq, failed in seqs.items() if not self._poisoned(seq, failed)]
         if retry:
+            self._rewound.update(retry)
             # Batches are re-delivered from the oldest affected one on (subclasses skip spans
             # they still hold, and rewrite the rest idempotently).
             self._delivered_seq = min(self._delivered_seq, min(retry) - 1)
+            self._rewinds += 1
             self._schedule_retry()
         return rest
 
@@ -152,6 +159,7 @@ class SpooledDelivery:
         path = self._spool.quarantine(seq)
         self._failures.pop(seq, None)
         self._cache_take(seq)
+        self._rewound.discard(seq)
         for key in [k for k, s in self._span_seq.items() if s == seq]:
             del self._span_seq[key]  # a later failure of these is then counted, not retried
         self._seq_outstanding.pop(seq, None)
@@ -357,13 +365,16 @@ class SpooledDelivery:
                     self._log.error("spool-read", "%s exporter: spool read failed: %r", self._name, exc)
                     self._schedule_retry()
                     return
-            if self._acks_own_spans:
-                # Registered before `_write`: a subclass may finish (and report) spans inside it.
-                self._seq_outstanding[entry.seq] = len(spans)
-                for span in spans:
-                    if span.context is not None:
-                        self._span_seq[(span.context.trace_id, span.context.span_id)] = entry.seq
+            # Registered before `_write`: a subclass may finish (and report) spans inside it.
+            self._register(entry.seq, spans)
+            rewinds = self._rewinds
             exc = self._write_with_retries(spans)
+            if exc is None and self._rewinds != rewinds:
+                # Writing this batch made the subclass give up on spans of this or an earlier
+                # batch (`_keep_in_spool`): delivery restarts there once the retry is due, so
+                # this batch must not count as delivered.
+                self._update_pending()
+                return
             if exc is not None and self._probe_past(entry):
                 continue  # the head was poison and is set aside; the next batch went through
             if exc is not None:
@@ -405,11 +416,7 @@ class SpooledDelivery:
                 spans = decode_spans(self._spool.read(probe))
             except (CodecError, OSError):
                 return False
-        if self._acks_own_spans:
-            self._seq_outstanding[probe.seq] = len(spans)
-            for span in spans:
-                if span.context is not None:
-                    self._span_seq[(span.context.trace_id, span.context.span_id)] = probe.seq
+        self._register(probe.seq, spans)
         if self._write_with_retries(spans) is None:
             self._successes += 1
             if not self._acks_own_spans:
@@ -417,6 +424,17 @@ class SpooledDelivery:
                 return False
         self._cache_put(probe.seq, spans)
         return False
+
+    def _register(self, seq: int, spans: list[ReadableSpan]) -> None:
+        """For `_acks_own_spans` subclasses: batch `seq` is being delivered; its spans
+        acknowledge it once all are durable."""
+        if not self._acks_own_spans:
+            return
+        self._rewound.discard(seq)
+        self._seq_outstanding[seq] = len(spans)
+        for span in spans:
+            if span.context is not None:
+                self._span_seq[(span.context.trace_id, span.context.span_id)] = seq
 
     def _schedule_retry(self) -> None:
         delay = self._retry_delay * random.uniform(0.5, 1.0)
