@@ -49,6 +49,7 @@ class AimExporterConfig:
     trace_idle_s: float = 60.0
     shutdown_timeout_s: float = 10.0
     spool_dir: str | None = None
+    remote_write_timeout_s: float = 30.0  # aim:// only: wait for the server to confirm a trace
 
     @property
     def is_remote(self) -> bool:
@@ -143,6 +144,7 @@ def resolve_config(
     trace_idle_s: float | None = None,
     shutdown_timeout_s: float | None = None,
     spool_dir: str | os.PathLike | None = None,
+    remote_write_timeout_s: float | None = None,
     env: Mapping[str, str] | None = None,
 ) -> AimExporterConfig:
     """Settings from arguments, then `OTEL_EXPORTER_AIM_*`, then defaults."""
@@ -166,6 +168,8 @@ def resolve_config(
         trace_idle_s=float(r.get(trace_idle_s, ENV_TRACE_IDLE, _number, d.trace_idle_s)),
         shutdown_timeout_s=float(r.get(shutdown_timeout_s, ENV_TIMEOUT, _number, d.shutdown_timeout_s)),
         spool_dir=str(spool) if spool else None,
+        remote_write_timeout_s=float(_number(remote_write_timeout_s, "remote_write_timeout_s")
+                                     or d.remote_write_timeout_s),
     )
 
 

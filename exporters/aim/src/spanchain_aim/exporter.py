@@ -26,7 +26,7 @@ from spanchain.exporting import BackgroundSpanExporter
 from spanchain.traces import TraceAssembler, group_key
 
 from spanchain_aim.config import AimExporterConfig, experiment_for, resolve_config
-from spanchain_aim.runs import RunWriter, open_aim_run
+from spanchain_aim.runs import RemoteWriteError, RunWriter, open_aim_run
 from spanchain_aim.translate import run_params, span_records, trace_params, trace_records
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ _BASE_OPTIONS = ("max_queue_spans", "max_batch_spans", "retry_attempts", "retry_
 class _Written:
     spans: list[ReadableSpan]
     run_hash: str | None = None
+    keys: set[tuple[int, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.keys = {_span_key(s) for s in self.spans}
 
 
 @dataclass
@@ -82,7 +86,7 @@ class AimSpanExporter(BackgroundSpanExporter):
             LangChain run); env OTEL_EXPORTER_AIM_RUN_PER; default "session".
         **options: see docs/aim.md (run_name, system_tracking_interval, log_system_params,
             max_text_chars, max_contexts, trace_grace_s, trace_idle_s, shutdown_timeout_s,
-            spool_dir, and the queue options of BackgroundSpanExporter).
+            spool_dir, remote_write_timeout_s, and the queue options of BackgroundSpanExporter).
     """
 
     def __init__(self, repo=None, experiment=None, run_per=None, **options):
@@ -99,6 +103,11 @@ class AimSpanExporter(BackgroundSpanExporter):
         self._pending: collections.deque[_Pending] = collections.deque()
         self._commands: collections.deque[_Command] = collections.deque()
         self._session: RunWriter | None = None
+        # aim:// runs whose writes the server has not confirmed, kept open (closing one waits on
+        # Aim's unbounded queue) and reused when their trace is retried, so a retry rewrites the
+        # same run instead of starting a second one.
+        self._unconfirmed: dict[str, RunWriter] = {}
+        self._abandoned: list[RunWriter] = []
         self._held: set[tuple[int, int]] = set()
         self._state_lock = threading.Lock()
         self._hashes: list[str] = []
@@ -192,6 +201,12 @@ class AimSpanExporter(BackgroundSpanExporter):
             key = _span_key(span)
             if key in self._held:
                 continue  # a spool replay re-delivers spans we still hold
+            written = self._recent.get(group_key(span))
+            if written is not None and key in written.keys:
+                # Re-delivered with a batch that went back to the spool for another trace's sake;
+                # its own trace is in Aim already.
+                self._spans_durable([span])
+                continue
             self._held.add(key)
             for group in self._assembler.add(span):
                 self._pending.append(_Pending(group_key(group[0]), group))
@@ -227,7 +242,14 @@ class AimSpanExporter(BackgroundSpanExporter):
             self._on_write_failed(item.spans, RuntimeError("aim exporter shut down with unwritten traces"))
         self._pending.clear()
         self._held.clear()
-        self._close_session()
+        session, self._session = self._session, None
+        writers = ([session] if session else []) + list(self._unconfirmed.values())
+        self._unconfirmed.clear()
+        for i, writer in enumerate(writers):
+            if not self._close_writer(writer):
+                # One server, one queue: the others would only wait out the same timeout.
+                self._abandoned.extend(writers[i + 1:])
+                break
 
     def _write_all_pending(self) -> None:
         for _ in range(len(self._pending)):
@@ -265,28 +287,43 @@ class AimSpanExporter(BackgroundSpanExporter):
             writer = self._session_writer(spans[0])
             writer.merge_params(run_params(fresh))
             writer.track(records)
+            # The spool forgets these spans once this returns: over aim:// they must be on the
+            # server by then, not merely queued in Aim's client.
+            writer.confirm()
             run_hash = writer.hash
         else:
-            run_hash = self._write_trace_run(spans, records, previous.run_hash if previous else None)
+            run_hash = self._write_trace_run(key, spans, records, previous.run_hash if previous else None)
         self._recent[key] = _Written(spans, run_hash)
         self._recent.move_to_end(key)
         while len(self._recent) > _RECENT_TRACES:
             self._recent.popitem(last=False)
 
-    def _write_trace_run(self, spans, records, run_hash: str | None) -> str:
-        experiment = experiment_for(self.config, _service_name(spans[0]))
-        run = open_aim_run(self.config, experiment, run_hash)
-        writer = RunWriter(run, self.config.max_contexts)
-        self._remember_hash(writer.hash)
+    def _write_trace_run(self, key: str, spans, records, run_hash: str | None) -> str:
+        writer = self._unconfirmed.pop(key, None)
+        if writer is None:
+            experiment = experiment_for(self.config, _service_name(spans[0]))
+            writer = self._new_writer(open_aim_run(self.config, experiment, run_hash))
         try:
             params = trace_params(spans)
             writer.merge_params({**self._base_params(), **params, **run_params(spans)})
             if run_hash is None:
                 writer.set_name(self.config.run_name or params["trace"]["root_name"])
             writer.track(records)
-        finally:
-            writer.close()
+            writer.confirm()
+        except BaseException:
+            if self.config.is_remote:
+                self._unconfirmed[key] = writer
+            else:
+                writer.close()
+            raise
+        writer.close()
         return writer.hash
+
+    def _new_writer(self, run) -> RunWriter:
+        timeout = self.config.remote_write_timeout_s if self.config.is_remote else None
+        writer = RunWriter(run, self.config.max_contexts, timeout)
+        self._remember_hash(writer.hash)
+        return writer
 
     def _session_writer(self, first_span: ReadableSpan | None) -> RunWriter:
         if self._session is None:
@@ -296,8 +333,7 @@ class AimSpanExporter(BackgroundSpanExporter):
             run = open_aim_run(self.config, experiment,
                                system_tracking_interval=overrides.get("system_tracking_interval"),
                                log_system_params=overrides.get("log_system_params"))
-            self._session = RunWriter(run, self.config.max_contexts)
-            self._remember_hash(self._session.hash)
+            self._session = self._new_writer(run)
             if self.config.run_name:
                 self._session.set_name(self.config.run_name)
             self._session.merge_params(self._base_params())
@@ -309,7 +345,19 @@ class AimSpanExporter(BackgroundSpanExporter):
     def _close_session(self) -> None:
         session, self._session = self._session, None
         if session is not None:
-            session.close()
+            self._close_writer(session)
+
+    def _close_writer(self, writer: RunWriter) -> bool:
+        try:
+            writer.confirm()
+        except RemoteWriteError as exc:
+            # Closing would wait on Aim's queue with no bound; Aim's exit-time cleanup (itself
+            # bounded, see runs.bound_aim_exit_cleanup) closes the run if the server returns.
+            self._log.warning("unconfirmed-close", "aim exporter: leaving run %s open: %r", writer.hash, exc)
+            self._abandoned.append(writer)
+            return False
+        writer.close()
+        return True
 
     def _remember_hash(self, run_hash: str) -> None:
         with self._state_lock:

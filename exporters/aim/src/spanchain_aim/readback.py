@@ -39,6 +39,13 @@ class RunSnapshot:
     def metric_values(self, sequence: str, /, **context: str) -> list[float]:
         return [v for _, v in self.metric_steps(sequence, **context)]
 
+    def span_keys(self) -> set[tuple[tuple, int]]:
+        """One (context, step) per span written: every finished span records its latency at its
+        own start step, once, however often its trace was rewritten (a trace written in parts
+        also leaves its partial tree Texts, so counting tree lines would count some spans twice)."""
+        return {(ctx, step) for (name, ctx), points in self.metrics.items() if name == "latency"
+                for step, _ in points}
+
     def contexts(self, sequence: str) -> list[dict]:
         return [dict(ctx) for (n, ctx) in list(self.texts) + list(self.metrics) if n == sequence]
 

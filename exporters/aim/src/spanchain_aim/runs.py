@@ -12,6 +12,7 @@ import collections
 import logging
 import socket
 import threading
+import time
 from typing import Any, Iterable, Mapping
 
 from spanchain_aim.config import AimExporterConfig
@@ -37,14 +38,20 @@ def open_aim_run(config: AimExporterConfig, experiment: str, run_hash: str | Non
 
     interval = config.system_tracking_interval if system_tracking_interval is None else system_tracking_interval
     want_sysparams = config.log_system_params if log_system_params is None else log_system_params
-    run = aim.Run(
-        run_hash,
-        repo=config.repo,
-        experiment=None if run_hash else experiment,
-        system_tracking_interval=interval or None,
-        log_system_params=False,
-        capture_terminal_logs=False,
-    )
+    # Built in two steps so that a constructor that fails half-way can still be cleaned up.
+    run = aim.Run.__new__(aim.Run)
+    try:
+        run.__init__(
+            run_hash,
+            repo=config.repo,
+            experiment=None if run_hash else experiment,
+            system_tracking_interval=interval or None,
+            log_system_params=False,
+            capture_terminal_logs=False,
+        )
+    except BaseException:
+        _release_half_built(run, config.is_remote)
+        raise
     if config.is_remote:
         bound_aim_exit_cleanup(config.shutdown_timeout_s)
     if want_sysparams and run_hash is None:
@@ -52,6 +59,63 @@ def open_aim_run(config: AimExporterConfig, experiment: str, run_hash: str | Non
 
         run["__system_params"] = system_params()
     return run
+
+
+def _release_half_built(run, remote: bool) -> None:
+    """Stop what `aim.Run.__init__` started before it failed (e.g. on a locked metadata DB).
+
+    Aim starts its status-reporter threads and takes the run lock before the steps that can
+    fail, and frees them only in the cleanup object it creates last: without this, every failed
+    attempt leaves two threads touching the repo forever and the run locked. Over aim:// only
+    the status reporter's thread is local; the heartbeat and the lock live on the server, and
+    releasing them would wait on Aim's remote queue without a bound.
+    """
+    parts = [("_heartbeat", "stop"), ("_checkins", "close"), ("_lock", "release")]  # Aim's own order
+    if remote:
+        parts = [("_checkins", "close")]
+    for name, stop in parts:
+        part = getattr(run, name, None)
+        if part is None:
+            continue
+        try:
+            getattr(part, stop)()
+        except Exception as exc:  # best effort: the original error is what the caller sees
+            logger.debug("releasing a half-built Aim run (%s): %r", name, exc)
+
+
+class RemoteWriteError(ConnectionError):
+    """The aim server has not confirmed writes queued for it (a transient failure)."""
+
+
+def wait_for_remote_writes(run, timeout_s: float) -> None:
+    """Return once the aim server has confirmed every write this process queued for it.
+
+    Over `aim://`, `run.track()` and param writes only enter the remote client's queue; a
+    background thread sends them and retries through reconnects, and nobody hears of a write
+    that never gets through. An entry leaves the queue only when the server answered that it
+    applied it, so an empty queue means the server has the data. Aim's own wait (in
+    `run.close()`) has no bound and hangs forever when its sender thread has died; this one
+    gives up after `timeout_s` or as soon as the thread is gone, raising RemoteWriteError.
+    """
+    client = getattr(run.repo, "_client", None)
+    request_queue = client.get_queue() if client is not None else None
+    tasks = getattr(request_queue, "_queue", None)
+    sender = getattr(request_queue, "_thread", None)
+    if tasks is None or not hasattr(tasks, "unfinished_tasks"):
+        # Another Aim version: `run.close()` still waits for the queue, only without a bound.
+        logger.debug("cannot observe Aim's remote write queue; relying on run.close()")
+        return
+    deadline = time.monotonic() + timeout_s
+    delay = 0.001
+    while tasks.unfinished_tasks:
+        if sender is not None and not sender.is_alive():
+            raise RemoteWriteError(f"Aim's remote sender thread died with {tasks.unfinished_tasks} writes unsent")
+        if time.monotonic() >= deadline:
+            raise RemoteWriteError(
+                f"aim server {run.repo.path} did not confirm {tasks.unfinished_tasks} queued writes "
+                f"within {timeout_s:.0f}s")
+        time.sleep(delay)
+        delay = min(0.05, delay * 2)
 
 
 _PROBE_TIMEOUT_S = 3.0
@@ -104,9 +168,11 @@ def bound_aim_exit_cleanup(timeout_s: float) -> None:
 class RunWriter:
     """One open Aim run: tracks records with stable steps and keeps params merged."""
 
-    def __init__(self, run, max_contexts: int):
+    def __init__(self, run, max_contexts: int, remote_write_timeout_s: float | None = None):
         self.run = run
         self.hash: str = run.hash
+        # None: a local repo, whose writes are done when `track` returns.
+        self._remote_timeout_s = remote_write_timeout_s
         self._max_contexts = max_contexts
         self._contexts: set[tuple] = set()
         self._params: dict[str, Any] = {}
@@ -175,6 +241,12 @@ class RunWriter:
 
     def set_name(self, name: str) -> None:
         self.run.name = context_value(name)
+
+    def confirm(self) -> None:
+        """Raise unless everything written so far has reached the repo (see
+        `wait_for_remote_writes`); free for a local repo."""
+        if self._remote_timeout_s is not None:
+            wait_for_remote_writes(self.run, self._remote_timeout_s)
 
     def close(self) -> None:
         self.run.close()
