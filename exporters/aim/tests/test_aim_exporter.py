@@ -278,3 +278,25 @@ def test_asking_for_the_run_hash_does_not_cut_a_running_trace_short(aim_repo):
     assert exporter.traces_written == 1  # written once, whole
     run = read_run(aim_repo, run_hash)
     assert run.metric_values("counter.starts") == [5.0]
+
+
+def test_a_run_aim_fails_to_create_leaves_no_threads_or_run_lock_behind(tmp_path):
+    import sqlite3
+
+    from aim import Repo
+
+    from spanchain_aim.config import resolve_config
+    from spanchain_aim.runs import open_aim_run
+
+    Repo.from_path(str(tmp_path), init=True)
+    holder = sqlite3.connect(str(tmp_path / ".aim" / "run_metadata.sqlite"), timeout=1, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # Aim's constructor fails after starting its reporters
+    try:
+        before = set(threading.enumerate())
+        with pytest.raises(Exception):
+            open_aim_run(resolve_config(repo=str(tmp_path)), "locked")
+        assert set(threading.enumerate()) - before == set()
+        assert not list((tmp_path / ".aim" / "locks").glob("*.softlock"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -102,3 +102,87 @@ def test_app_exits_promptly_after_the_server_died(fresh_aim_server):
     finally:
         if app.poll() is None:
             app.kill()
+
+
+def _drain(exporter, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if exporter.force_flush(10_000) and not exporter.stats.spool_pending:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _spans_in_repo(repo) -> set[tuple[tuple, int]]:
+    return set().union(*(run.span_keys() for run in read_runs(str(repo))))
+
+
+def test_no_span_is_lost_when_a_trace_fails_across_a_server_restart(fresh_aim_server, tmp_path):
+    spans = agent_spans(3)
+    traces = {}
+    for span in spans:
+        traces.setdefault(span.context.trace_id, []).append(span)
+    warm, first, second = traces.values()  # each ends with its root
+    exporter = AimSpanExporter(repo=fresh_aim_server.uri, run_per="trace", spool_dir=str(tmp_path / "spool"),
+                               retry_attempts=1, retry_backoff_s=0.2, trace_grace_s=30, shutdown_timeout_s=30)
+    exporter.export(warm)  # the remote client now exists, with a connection the kill breaks
+    assert _drain(exporter, 60)
+    fresh_aim_server.kill()
+    # One spool batch: `first` whole, `second` without its root. `first` cannot be written...
+    exporter.export(first + second[:-1])
+    deadline = time.monotonic() + 20
+    while exporter.traces_failed == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert exporter.traces_failed >= 1
+    fresh_aim_server.start()
+    # ...and `second`, completed and written after the restart, must not take the batch (and
+    # `first` with it) off the spool.
+    exporter.export(second[-1:])
+    drained = _drain(exporter, 60)
+    exporter.shutdown()
+    found = len(_spans_in_repo(fresh_aim_server.repo))
+    assert found + exporter.stats.spool_pending == len(spans), (found, exporter.stats.as_dict())
+    assert drained and found == len(spans)
+
+
+_QUEUED_APP = textwrap.dedent("""
+    import sys
+    from spanchain_aim import AimSpanExporter
+    from spanchain_aim.synthetic import agent_spans
+    first, second = agent_spans(2)[:5], agent_spans(2)[5:]
+    exporter = AimSpanExporter(repo=sys.argv[1], spool_dir=sys.argv[2], retry_attempts=1,
+                               remote_write_timeout_s=1)
+    exporter.export(first)
+    assert exporter.force_flush(60_000)
+    print("written", flush=True)
+    sys.stdin.readline()  # the test kills the server now
+    exporter.export(second)  # into the open session run: no new connection is tried
+    exporter.force_flush(10_000)
+    print("flushed", exporter.stats.spool_pending, flush=True)
+    sys.stdin.readline()  # SIGKILLed here
+""")
+
+
+def test_spans_only_queued_in_aims_client_stay_in_the_spool(fresh_aim_server, tmp_path):
+    spool = str(tmp_path / "spool")
+    app = subprocess.Popen([sys.executable, "-c", _QUEUED_APP, fresh_aim_server.uri, spool],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert app.stdout.readline().strip() == "written"
+        fresh_aim_server.kill()
+        app.stdin.write("go\n")
+        app.stdin.flush()
+        # Aim's client queues the writes and keeps retrying them; they die with the process.
+        flushed = app.stdout.readline().split()
+        assert flushed[0] == "flushed", flushed
+        app.kill()
+        app.wait(10)
+    finally:
+        if app.poll() is None:
+            app.kill()
+    fresh_aim_server.start()
+    replay = AimSpanExporter(repo=fresh_aim_server.uri, spool_dir=spool)
+    drained = _drain(replay, 60)
+    replay.shutdown()
+    assert int(flushed[1]) == 5  # the spool still held the unconfirmed trace
+    assert drained and len(_spans_in_repo(fresh_aim_server.repo)) == 10
