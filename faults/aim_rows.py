@@ -1,5 +1,5 @@
 """Fault rows against Aim: a real repo on disk, a real `aim server` on loopback. Spans found =
-lines of the per-trace tree Text the exporter writes (one line per span), read back through Aim."""
+distinct spans read back through Aim (each span's latency point, `RunSnapshot.span_keys`)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,8 @@ def exporter(repo: str, spool_dir: str | None, **kw):
 
 
 def _workdir() -> str:
-    """A temporary directory removed at exit, not at the end of the row: Aim leaves a status
-    reporter thread behind for a run whose creation failed (locked metadata DB), and that thread
-    keeps touching files in the repo."""
+    """A temporary directory removed at exit, not at the end of the row: Aim's finalizers of
+    runs that failed (locked metadata DB, server gone) may still touch files in it until then."""
     path = tempfile.mkdtemp(prefix="spanchain-faults-aim-")
     atexit.register(shutil.rmtree, path, True)
     return path
@@ -46,7 +45,8 @@ def found_spans(repo: str) -> tuple[int, int]:
 
     from aim import Repo
 
-    total = broken = 0
+    spans: set = set()
+    broken = 0
     for run_hash in Repo.from_path(repo).list_all_runs():
         try:
             snaps = read_runs(repo, [run_hash])
@@ -54,9 +54,8 @@ def found_spans(repo: str) -> tuple[int, int]:
             broken += 1
             continue
         for snap in snaps:
-            for text in snap.texts_of("trace"):
-                total += len([line for line in text.splitlines() if line.strip()])
-    return total, broken
+            spans |= snap.span_keys()
+    return len(spans), broken
 
 
 def _finish(row: Row, app: App, exp, found: tuple[int, int], drained: bool) -> Row:
