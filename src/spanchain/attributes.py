@@ -336,8 +336,9 @@ def _usage_from_llm_output(llm_output: Mapping[str, Any] | None) -> dict[str, in
     return out or None
 
 
-def response_attributes(response: Any) -> tuple[dict[str, Any], list[dict] | None]:
-    """(non-content attributes, output messages) from an LLMResult.
+def response_attributes(response: Any, with_messages: bool = True) -> tuple[dict[str, Any], list[dict] | None]:
+    """(non-content attributes, output messages) from an LLMResult; no messages are converted
+    (an empty list) unless `with_messages`, i.e. when content is not captured.
 
     Token usage comes from one source only: the messages' `usage_metadata` summed over every
     generation, else `llm_output`'s token usage. Never both, so nothing is double counted.
@@ -371,6 +372,8 @@ def response_attributes(response: Any) -> tuple[dict[str, Any], list[dict] | Non
             info, "model_name", "model"
         )
         response_id = response_id or _first(meta, "id")
+        if not with_messages:
+            continue
         if message is not None:
             converted = message_to_part_dict(message)
             converted["role"] = "assistant"

@@ -555,7 +555,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         if state is None:
             self._finish(run_id)  # logs the unknown run once
             return
-        attrs, messages = A.response_attributes(response)
+        attrs, messages = A.response_attributes(response, with_messages=self._policy.capture)
         state.input_tokens = int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0))
         state.output_tokens = int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0))
         if state.chunks:
