@@ -315,3 +315,29 @@ def test_a_start_that_fails_midway_records_a_bare_span_and_its_end_ends_it(pipel
     tool = [s for s in pipeline.spans() if s.attributes[sc.LC_RUN_ID] == str(child)][0]
     assert tool.parent.span_id == bare.context.span_id
     assert h.open_runs == 0
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_response_messages_converted_only_with_content_on(capture):
+    """With content off, a model's output messages are not even converted (the conversion is
+    content work); with it on they are, which shows this test would notice."""
+    from langchain_core.outputs import ChatGeneration, LLMResult
+
+    from spanchain import OpenTelemetryCallbackHandler
+
+    touched = []
+
+    class Counted:
+        def __repr__(self):
+            touched.append(1)
+            return "counted"
+
+    message = AIMessage.model_construct(content=[Counted()], tool_calls=[], response_metadata={"finish_reason": "stop"})
+    p = Pipeline(capture_content=capture)
+    h = p.handler
+    rid = uuid.uuid4()
+    h.on_chat_model_start(None, [[]], run_id=rid, invocation_params={"model": "m"})
+    h.on_llm_end(LLMResult(generations=[[ChatGeneration.model_construct(message=message, text="")]]), run_id=rid)
+    span = p.spans()[0]
+    assert span.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert bool(touched) is capture
