@@ -137,14 +137,48 @@ def test_a_hanging_backend_leaves_the_batch_in_the_spool_until_it_answers(proxy,
 
 
 def test_throttling_that_never_ends_does_not_outlast_the_budget(proxy):
-    """botocore's own retry sleeps (1, 2, 4 ... 20 s for throttling) and ours stay in budget."""
+    """botocore's own retry sleeps (up to 1, 2, 4, 8 ... 20 s for throttling) are not started
+    when they could outlast the budget. What may still run past it is the adaptive rate
+    limiter's wait for a send token (at most 2 s: its lowest rate is 0.5 requests/s); measured
+    0.2-1.1 s over a 10 s budget, against 2-14 s over it without the check."""
+    budget_s = 10.0
     proxy.set("throttle")
-    exporter = _exporter()
+    exporter = _exporter(timeout_s=budget_s)
     spans = TraceFactory().trace()[1]
-    started = time.monotonic()
     exporter.export(spans)
-    gave_up = _wait_for(lambda: exporter.stats.dropped_after_retries > 0, BUDGET_S + 60)
-    print(f"\nendless throttling: writer gave up after {gave_up:.2f} s (budget {BUDGET_S} s)")
-    assert gave_up < BUDGET_S + SLACK_S
+    gave_up = _wait_for(lambda: exporter.stats.dropped_after_retries > 0, budget_s + 60)
+    print(f"\nendless throttling: writer gave up after {gave_up:.2f} s (budget {budget_s} s)")
+    assert gave_up < budget_s + SLACK_S
+    assert exporter.api_stats["throttled"] >= 1
     assert exporter.stats.dropped_after_retries == len(spans)
     exporter.shutdown()
+
+
+def test_the_deadline_decides_botocore_retries_read_timeouts_and_our_waits(aws_env):
+    """The decisions behind the bounds above, on the real clients the exporter builds."""
+    from botocore.awsrequest import AWSPreparedRequest
+
+    from spanchain_sagemaker.aws import BudgetExhausted
+
+    exporter = _exporter(timeout_s=3.0, read_timeout_s=10.0)
+    try:
+        exporter._backend()
+        api = exporter._api
+        assert api._needs_retry(attempts=3) is None  # outside a batch: botocore decides alone
+        with exporter._deadline.window():
+            assert api._needs_retry(attempts=1) is None  # its sleep is at most 1 s: fits
+            assert api._needs_retry(attempts=3) is False  # up to 4 s: not started
+            request = AWSPreparedRequest("POST", aws_env.endpoint_url, {}, b"", False, {})
+            api._before_send(request, read_timeout=10.0)
+            assert 2.5 < request.context["read_timeout"] <= 3.0  # cut to what is left
+            started = time.monotonic()
+            with pytest.raises(BudgetExhausted):
+                api.pause(5.0)  # a backoff that cannot fit fails at once instead of sleeping
+            assert time.monotonic() - started < 0.5
+        with exporter._deadline.window():
+            exporter._deadline._at = time.monotonic()  # the budget is gone
+            with pytest.raises(BudgetExhausted):
+                api.call("sagemaker", "ListExperiments")
+        assert api.call("sagemaker", "ListExperiments")  # a new window, a new budget
+    finally:
+        exporter.shutdown()
