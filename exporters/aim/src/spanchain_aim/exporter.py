@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class _Command:
     error: BaseException | None = None
 
 
+@functools.lru_cache(maxsize=1)
 def _spanchain_version() -> str:
     from importlib import metadata
 
@@ -69,6 +71,11 @@ def _spanchain_version() -> str:
         return metadata.version("spanchain")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def base_params(run_per: str) -> dict:
+    """The `spanchain` param every run the exporter opens gets."""
+    return {"spanchain": {"version": _spanchain_version(), "exporter": "aim", "run_per": run_per}}
 
 
 def _span_key(span: ReadableSpan) -> tuple[int, int]:
@@ -108,10 +115,15 @@ class AimSpanExporter(BackgroundSpanExporter):
         # same run instead of starting a second one.
         self._unconfirmed: dict[str, RunWriter] = {}
         self._abandoned: list[RunWriter] = []
+        # The local `aim.Repo` of the last run opened, kept alive between runs. Aim pools Repo
+        # objects weakly by path: once a per-trace run is closed and dropped, nothing holds its
+        # Repo, and the next run builds a new one (SQLite engine, SQLAlchemy's statement cache,
+        # structured-DB setup), about a third of a trace's write cost. A session run holds its
+        # Repo anyway; so does a loop that opens the next run before dropping the previous one.
+        self._repo = None
         self._held: set[tuple[int, int]] = set()
         self._state_lock = threading.Lock()
         self._hashes: list[str] = []
-        self._version = _spanchain_version()
         self.traces_written = 0
         self.traces_failed = 0  # traces given up on (dropped, or left to the spool)
         self._user_flushes = 0
@@ -250,6 +262,7 @@ class AimSpanExporter(BackgroundSpanExporter):
                 # One server, one queue: the others would only wait out the same timeout.
                 self._abandoned.extend(writers[i + 1:])
                 break
+        self._repo = None
 
     def _write_all_pending(self) -> None:
         for _ in range(len(self._pending)):
@@ -305,7 +318,7 @@ class AimSpanExporter(BackgroundSpanExporter):
             writer = self._new_writer(open_aim_run(self.config, experiment, run_hash))
         try:
             params = trace_params(spans)
-            writer.merge_params({**self._base_params(), **params, **run_params(spans)})
+            writer.merge_params({**base_params(self.config.run_per), **params, **run_params(spans)})
             if run_hash is None:
                 writer.set_name(self.config.run_name or params["trace"]["root_name"])
             writer.track(records)
@@ -322,6 +335,8 @@ class AimSpanExporter(BackgroundSpanExporter):
     def _new_writer(self, run) -> RunWriter:
         timeout = self.config.remote_write_timeout_s if self.config.is_remote else None
         writer = RunWriter(run, self.config.max_contexts, timeout)
+        if not self.config.is_remote:
+            self._repo = run.repo
         self._remember_hash(writer.hash)
         return writer
 
@@ -336,11 +351,8 @@ class AimSpanExporter(BackgroundSpanExporter):
             self._session = self._new_writer(run)
             if self.config.run_name:
                 self._session.set_name(self.config.run_name)
-            self._session.merge_params(self._base_params())
+            self._session.merge_params(base_params(self.config.run_per))
         return self._session
-
-    def _base_params(self) -> dict:
-        return {"spanchain": {"version": self._version, "exporter": "aim", "run_per": self.config.run_per}}
 
     def _close_session(self) -> None:
         session, self._session = self._session, None
