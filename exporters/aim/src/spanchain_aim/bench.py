@@ -37,6 +37,7 @@ def _traces_by_group(spans):
 
 def _raw_calls(groups, max_text_chars, run_per: str):
     """Per Aim run: the records and params the exporter derives, precomputed (not timed)."""
+    from spanchain_aim.exporter import base_params
     from spanchain_aim.translate import run_params, span_records, trace_params, trace_records
 
     def records_of(group):
@@ -44,8 +45,10 @@ def _raw_calls(groups, max_text_chars, run_per: str):
         return out + trace_records(group, max_text_chars)
 
     if run_per == "trace":
-        return [(records_of(g), {**trace_params(g), **run_params(g)}, trace_params(g)["trace"]["root_name"])
-                for g in groups]
+        # Every per-trace run gets the exporter's `spanchain` param too (a session run gets it
+        # when it opens, off the clock, on both sides).
+        return [(records_of(g), {**base_params(run_per), **trace_params(g), **run_params(g)},
+                 trace_params(g)["trace"]["root_name"]) for g in groups]
     records = [r for g in groups for r in records_of(g)]
     return [(records, run_params([s for g in groups for s in g]), None)]
 
@@ -74,6 +77,7 @@ def _time_raw(repo: str, runs, run_per: str) -> tuple[float, float]:
     as the exporter must; a session run is opened and closed off it, on both sides."""
     import aim
 
+    from spanchain_aim.exporter import base_params
     from spanchain_aim.translate import TextRecord
 
     def open_run():
@@ -81,9 +85,17 @@ def _time_raw(repo: str, runs, run_per: str) -> tuple[float, float]:
                        capture_terminal_logs=False, log_system_params=False)
 
     session = open_run() if run_per == "session" else None
+    if session is not None:
+        for key, value in base_params(run_per).items():
+            session[key] = value
+    # Aim pools its Repo objects weakly: kept alive here from the first run on, on the clock,
+    # as the exporter keeps its own (a loop that drops each run before opening the next would
+    # rebuild the Repo, SQLite engine and SQL statement cache every time).
+    keep_repo = None
     t0, c0 = time.perf_counter(), time.process_time()
     for records, params, name in runs:
         run = session or open_run()
+        keep_repo = run.repo
         if name:
             run.name = name
         for key, value in params.items():
@@ -94,6 +106,7 @@ def _time_raw(repo: str, runs, run_per: str) -> tuple[float, float]:
         if session is None:
             run.close()
     elapsed = time.perf_counter() - t0, time.process_time() - c0
+    del keep_repo
     if session is not None:
         session.close()
     return elapsed
