@@ -36,3 +36,4 @@ def test_demo_exports_to_terminal_aim_and_sagemaker_emulator(tmp_path):
     assert "s3://" in text
     counts = re.search(r"read back: (\d+) parameters, (\d+) metrics", text)
     assert counts and int(counts.group(1)) > 0 and int(counts.group(2)) > 0
+    assert "status Completed" in text  # read back after the exporter closed the session run

@@ -119,6 +119,11 @@ class _Demo:
             report = self._where()
         finally:
             provider.shutdown()  # before the emulator stops: exporters close their runs there
+        # Read back only now: a session run is marked Completed when its exporter shuts down.
+        sm = self.exporters.get("sagemaker")
+        where = sm.location() if sm is not None else None
+        if self.emulator and where is not None:
+            report.append(self._emulator_readback(where))
         self.out("")
         self.out("Where the data went:")
         for line in report:
@@ -148,8 +153,6 @@ class _Demo:
                 lines.append(f"  S3: {where.s3_root}  traces under {where.traces_prefix}")
                 if where.summary:
                     lines.append(f"  summary: {where.summary}")
-                if self.emulator:
-                    lines.append(self._emulator_readback(where))
         return lines
 
     def _emulator_readback(self, where: Any) -> str:
