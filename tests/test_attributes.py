@@ -341,3 +341,24 @@ def test_response_messages_converted_only_with_content_on(capture):
     span = p.spans()[0]
     assert span.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
     assert bool(touched) is capture
+
+
+def test_attribute_shortcut_respects_extra_fields_and_custom_getattr():
+    """Message attributes a pydantic class lacks are read from the instance's extra fields (no
+    AttributeError round trip), but a model with its own __getattr__ is asked as usual."""
+    from pydantic import BaseModel
+
+    from langchain_core.messages import HumanMessage
+    from spanchain import attributes as A
+
+    class Dynamic(BaseModel):
+        size: int = 1
+
+        def __getattr__(self, name):
+            return 42 if name == "magic" else super().__getattr__(name)
+
+    with_extra = HumanMessage("hi", tool_calls=[{"name": "t", "args": {}, "id": "1"}])
+    assert A._attr(HumanMessage("hi"), "tool_calls") is None
+    assert A._attr(with_extra, "tool_calls") == [{"name": "t", "args": {}, "id": "1"}]
+    assert A._attr(Dynamic(), "magic") == 42
+    assert A._attr(Dynamic(), "absent", "default") == "default"

@@ -267,6 +267,12 @@ _NOT_ON_CLASS: set[tuple[type, str]] = set()
 _ON_CLASS: set[tuple[type, str]] = set()
 
 
+def _getattr_owner(cls: type) -> str:
+    """The module of the class whose __getattr__ `cls` uses ("" if none)."""
+    owner = next((k for k in cls.__mro__ if "__getattr__" in vars(k)), None)
+    return getattr(owner, "__module__", "") or ""
+
+
 def _attr(obj: Any, name: str, default: Any = None) -> Any:
     key = (type(obj), name)
     if key in _NOT_ON_CLASS:
@@ -275,7 +281,11 @@ def _attr(obj: Any, name: str, default: Any = None) -> Any:
     if key not in _ON_CLASS:
         cls = type(obj)
         fields = getattr(cls, "model_fields", None)
-        pydantic_v2 = isinstance(fields, dict) and hasattr(cls, "__pydantic_extra__")
+        pydantic_v2 = (
+            isinstance(fields, dict)
+            and hasattr(cls, "__pydantic_extra__")
+            and _getattr_owner(cls).startswith("pydantic")  # no __getattr__ of its own
+        )
         if len(_ON_CLASS) + len(_NOT_ON_CLASS) < 8192:
             if pydantic_v2 and name not in fields and not hasattr(cls, name):
                 _NOT_ON_CLASS.add(key)

@@ -33,10 +33,19 @@ def _make_encode() -> Any:
     kept instead. It runs without circular-reference markers, so a cycle ends in RecursionError,
     which `to_json` catches like any other refusal.
     """
+    def dumps(obj: Any) -> str:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_fallback)
+
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # no C accelerator (e.g. PyPy)
-        return lambda obj: json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_fallback)
-    chunks = make(None, _fallback, json.encoder.encode_basestring, None, ": ", ", ", False, False, False)
+        return dumps
+    try:  # the accelerator's signature is CPython's business: check it does what dumps does
+        chunks = make(None, _fallback, json.encoder.encode_basestring, None, ": ", ", ", False, False, False)
+        probe = {"k": ["é", 1, 2.5, None, True]}
+        if "".join(chunks(probe, 0)) != dumps(probe):
+            return dumps
+    except Exception:
+        return dumps
     return lambda obj: "".join(chunks(obj, 0))
 
 
