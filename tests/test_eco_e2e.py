@@ -36,7 +36,7 @@ def emulator():
 def aws_env(emu) -> dict:
     env = dict(emu.aws_env())
     # Generous bounds on the exporters' shutdown: CI machines may be busy (2 cores, parallel work).
-    env["OTEL_EXPORTER_AIM_TIMEOUT"] = "90"
+    env["OTEL_EXPORTER_AIM_TIMEOUT"] = "90000"  # milliseconds
     env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull,
                AWS_SHARED_CREDENTIALS_FILE=os.devnull, SAGEMAKER_SUPPRESS_V2_WARNING="1")
     return env

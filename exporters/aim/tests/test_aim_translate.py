@@ -144,6 +144,18 @@ def test_config_order_argument_then_env_then_default():
         resolve_config(run_per="weekly", env={})
 
 
+
+def test_timeouts_are_seconds_as_arguments_and_milliseconds_in_the_environment():
+    """Like OpenTelemetry's OTEL_EXPORTER_*_TIMEOUT variables (and the SageMaker exporter's)."""
+    env = {"OTEL_EXPORTER_AIM_TIMEOUT": "2500", "OTEL_EXPORTER_AIM_REMOTE_WRITE_TIMEOUT": "7000"}
+    cfg = resolve_config(env=env)
+    assert (cfg.shutdown_timeout_s, cfg.remote_write_timeout_s) == (2.5, 7.0)
+    cfg = resolve_config(shutdown_timeout_s=4, remote_write_timeout_s=9, env=env)
+    assert (cfg.shutdown_timeout_s, cfg.remote_write_timeout_s) == (4.0, 9.0)
+    cfg = resolve_config(env={"OTEL_EXPORTER_AIM_TIMEOUT": "soon"})
+    assert (cfg.shutdown_timeout_s, cfg.remote_write_timeout_s) == (10.0, 30.0)
+
+
 def test_building_the_exporter_does_not_import_aim():
     import subprocess
     import sys

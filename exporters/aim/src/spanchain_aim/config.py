@@ -22,7 +22,10 @@ ENV_MAX_TEXT_CHARS = "OTEL_EXPORTER_AIM_MAX_TEXT_CHARS"
 ENV_MAX_CONTEXTS = "OTEL_EXPORTER_AIM_MAX_CONTEXTS"
 ENV_TRACE_GRACE = "OTEL_EXPORTER_AIM_TRACE_GRACE_SECONDS"
 ENV_TRACE_IDLE = "OTEL_EXPORTER_AIM_TRACE_IDLE_SECONDS"
+# Durations in milliseconds, like OpenTelemetry's own OTEL_EXPORTER_*_TIMEOUT variables (the
+# arguments are in seconds).
 ENV_TIMEOUT = "OTEL_EXPORTER_AIM_TIMEOUT"
+ENV_REMOTE_WRITE_TIMEOUT = "OTEL_EXPORTER_AIM_REMOTE_WRITE_TIMEOUT"
 ENV_SPOOL_DIR = "OTEL_EXPORTER_AIM_SPOOL_DIR"
 ENV_SHARED_SPOOL_DIR = "SPANCHAIN_SPOOL_DIR"
 ENV_SERVICE_NAME = "OTEL_SERVICE_NAME"
@@ -89,6 +92,12 @@ def _flag(value: Any, name: str) -> bool | None:
 _UNSET_INTERVAL = object()
 
 
+def _millis(value: Any, name: str):
+    """Seconds from a number of milliseconds (an environment variable)."""
+    number = _number(value, name)
+    return None if number is None else number / 1000.0
+
+
 class _Resolver:
     """Argument first (a bad one raises: it is a programming error), then the environment
     (a bad value is logged and the default used: a typo in a deployment must not stop the app)."""
@@ -96,7 +105,7 @@ class _Resolver:
     def __init__(self, env: Mapping[str, str]):
         self.env = env
 
-    def get(self, arg, name: str, parse, default):
+    def get(self, arg, name: str, parse, default, env_parse=None):
         if arg is not None:
             value = parse(arg, name)
             return default if value is None else value
@@ -104,7 +113,7 @@ class _Resolver:
         if raw is None:
             return default
         try:
-            value = parse(raw, name)
+            value = (env_parse or parse)(raw, name)
         except ValueError as exc:
             logger.warning("spanchain-aim: ignoring %s (%s); using %r", name, exc, default)
             return default
@@ -166,10 +175,12 @@ def resolve_config(
         max_contexts=max(1, r.get(max_contexts, ENV_MAX_CONTEXTS, _int, d.max_contexts)),
         trace_grace_s=float(r.get(trace_grace_s, ENV_TRACE_GRACE, _number, d.trace_grace_s)),
         trace_idle_s=float(r.get(trace_idle_s, ENV_TRACE_IDLE, _number, d.trace_idle_s)),
-        shutdown_timeout_s=float(r.get(shutdown_timeout_s, ENV_TIMEOUT, _number, d.shutdown_timeout_s)),
+        shutdown_timeout_s=float(r.get(shutdown_timeout_s, ENV_TIMEOUT, _number, d.shutdown_timeout_s, _millis)),
         spool_dir=str(spool) if spool else None,
-        remote_write_timeout_s=float(_number(remote_write_timeout_s, "remote_write_timeout_s")
-                                     or d.remote_write_timeout_s),
+        remote_write_timeout_s=float(
+            r.get(remote_write_timeout_s, ENV_REMOTE_WRITE_TIMEOUT, _number, d.remote_write_timeout_s, _millis)
+            or d.remote_write_timeout_s
+        ),
     )
 
 
