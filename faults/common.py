@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Iterable
 
 from opentelemetry.sdk.resources import Resource
@@ -18,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from spanchain.exporting import BackgroundSpanExporter
+from spanchain.export import DeliverySettings, EngineSpanExporter, TraceWriter
 
 
 def make_spans(n: int, prefix: str = "s", children: int = 0) -> list[ReadableSpan]:
@@ -46,29 +47,51 @@ class BackendDown(ConnectionError):
     pass
 
 
-class FileBackendExporter(BackgroundSpanExporter):
-    """Writes one JSON line per span to `path`; fails while `down_flag` exists."""
+class FileWriter(TraceWriter):
+    """Writes one JSON line per span of each trace to `path`; fails while `down_flag` exists."""
 
-    def __init__(self, path: str, down_flag: str | None = None, **kw) -> None:
-        kw.setdefault("retry_attempts", 1)
-        kw.setdefault("retry_backoff_s", 0.01)
-        super().__init__(name=kw.pop("name", "file"), **kw)
+    def __init__(self, path: str, down_flag: str | None = None) -> None:
         self.path = path
         self.down_flag = down_flag
         self.down = False
+        self.reject: set[str] = set()  # span names whose trace the backend always refuses
+        self.delay_s = 0.0
         self.calls = 0
 
-    def _write(self, spans: list[ReadableSpan]) -> None:
+    def write_trace(self, trace) -> None:
         self.calls += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if self.down or (self.down_flag and os.path.exists(self.down_flag)):
             raise BackendDown("file backend is down")
+        if any(s.name in self.reject for s in trace.new_spans):
+            raise ValueError("file backend refuses this trace")
         lines = "".join(
-            json.dumps({"k": span_key(s), "name": s.name}, ensure_ascii=True) + "\n" for s in spans
+            json.dumps({"k": span_key(s), "name": s.name}, ensure_ascii=True) + "\n" for s in trace.new_spans
         )
         with open(self.path, "a", encoding="ascii") as f:
             f.write(lines)
             f.flush()
             os.fsync(f.fileno())
+
+
+class FileBackendExporter(EngineSpanExporter):
+    """A SpanExporter over `FileWriter`, driven by the delivery engine like every backend."""
+
+    def __init__(self, path: str, down_flag: str | None = None, name: str = "file", **settings) -> None:
+        settings.setdefault("retry_backoff_s", 0.01)
+        settings.setdefault("retry_timeout_s", 0.05)
+        settings.setdefault("trace_grace_s", 0.0)
+        self.writer = FileWriter(path, down_flag)
+        super().__init__(self.writer, name=name, settings=DeliverySettings(**settings))
+
+    @property
+    def down(self) -> bool:
+        return self.writer.down
+
+    @down.setter
+    def down(self, value: bool) -> None:
+        self.writer.down = value
 
 
 def read_backend(path: str) -> list[dict]:

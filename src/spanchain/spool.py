@@ -219,6 +219,33 @@ class Spool:
             self._unacked_per_segment[seg] = self._unacked_per_segment.get(seg, 0) + 1
             return seq
 
+    def append_many(self, records: list[tuple[bytes, int]]) -> list[int]:
+        """Durably add several records with one fsync; their seqs, in order. All-or-nothing:
+        on SpoolFull / OSError none of them is pending (a torn tail is cut or CRC-hidden)."""
+        if len(records) == 1:
+            return [self.append(*records[0])]
+        with self._lock:
+            self._check_open()
+            size = sum(_HEADER.size + len(payload) for payload, _ in records)
+            if self.total_bytes + size > self.max_bytes:
+                self._collect_garbage(rotate_if_idle=True)
+                if self.total_bytes + size > self.max_bytes:
+                    raise SpoolFull(errno.ENOSPC, f"spool full ({self.max_bytes} bytes)")
+            first = self._next_seq
+            blob = b"".join(_frame(_DATA, first + i, n, payload) for i, (payload, n) in enumerate(records))
+            seg, offset = self._write_frame(blob, sync=self.fsync)
+            seqs = []
+            for i, (payload, n) in enumerate(records):
+                seq = first + i
+                offset += _HEADER.size
+                self._entries[seq] = SpoolEntry(seq, n, seg, offset, len(payload))
+                offset += len(payload)
+                self._pending_spans += n
+                seqs.append(seq)
+            self._next_seq = first + len(records)
+            self._unacked_per_segment[seg] = self._unacked_per_segment.get(seg, 0) + len(records)
+            return seqs
+
     def ack(self, seq: int) -> None:
         """Mark a batch delivered. Best effort: a lost ACK only causes one more delivery."""
         with self._lock:

@@ -141,21 +141,19 @@ def test_system_params_only_when_asked_and_without_secrets(aim_repo, monkeypatch
 def test_export_never_blocks_and_never_raises_when_the_repo_is_unusable(tmp_path, caplog):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    exporter = AimSpanExporter(repo=str(blocker / "repo"), retry_attempts=2, retry_backoff_s=0.01)
+    exporter = AimSpanExporter(repo=str(blocker / "repo"), retry_backoff_s=0.01)
     spans = agent_spans(1)
     t0 = time.monotonic()
-    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    assert exporter.export(spans) in (SpanExportResult.SUCCESS, SpanExportResult.FAILURE)
     assert time.monotonic() - t0 < 0.1
-    # The batch's write and the flush's retry both fail: the trace is given up, flush says so.
-    assert exporter.force_flush(30_000) is False
-    assert exporter.force_flush(30_000) is True  # nothing new failed since
+    assert exporter.force_flush(30_000) is False or exporter.stats.dropped == len(spans)
     exporter.shutdown()
-    assert exporter.traces_failed == 1
-    assert exporter.stats.dropped_after_retries == len(spans)
-    assert exporter.traces_written == 0
+    st = exporter.stats
+    assert st.dropped_misconfigured == len(spans) and st.retries == 0 and st.written == 0
+    assert st.balanced()
     failures = [r for r in caplog.records if "aim exporter" in r.getMessage()]
-    assert len({r.getMessage() for r in failures}) <= 3  # logged once per kind, with the cause
-    assert any("not-a-dir" in r.getMessage() or "Error" in r.getMessage() for r in failures)
+    # Named once: the setting (the argument) and the path, not a bare errno after retries.
+    assert any("repo=" in r.getMessage() and "not-a-dir" in r.getMessage() for r in failures)
 
 
 def test_odd_and_huge_values_are_written_safely(aim_repo):
@@ -192,7 +190,7 @@ def test_concurrent_exports_from_many_threads_land_in_one_run(aim_repo):
     _export(exporter, [])
     run = read_run(aim_repo, exporter.run_hashes[0])
     assert len(run.texts_of("trace")) == 8
-    assert exporter.stats.dropped_after_retries == 0
+    assert exporter.stats.dropped == 0
 
 
 def test_registered_as_aim_entry_point_and_reads_env(monkeypatch, aim_repo):
@@ -249,12 +247,13 @@ def test_spans_kept_in_the_spool_while_aim_is_unreachable_reach_aim_after_a_rest
 
     spool = str(tmp_path / "spool")
     spans = agent_spans(2)
-    down = AimSpanExporter(repo=f"aim://127.0.0.1:{free_port()}", spool_dir=spool, retry_attempts=1,
-                           spool_retry_max_s=0.1, shutdown_timeout_s=5)
+    down = AimSpanExporter(repo=f"aim://127.0.0.1:{free_port()}", spool_dir=spool, retry_timeout_s=0.2,
+                           shutdown_timeout_s=5)
     down.export(spans)
     down.force_flush(5_000)
     down.shutdown()
-    assert down.traces_written == 0 and down.stats.dropped_after_retries == 0  # kept, not dropped
+    assert down.traces_written == 0 and down.stats.dropped == 0  # kept, not dropped
+    assert down.stats.waiting == len(spans) and down.stats.balanced()
 
     restarted = AimSpanExporter(repo=aim_repo, experiment="replayed", spool_dir=spool)
     assert restarted.force_flush(60_000)

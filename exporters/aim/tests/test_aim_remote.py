@@ -40,7 +40,7 @@ def test_remote_session_and_trace_runs_read_back_from_the_servers_repo(aim_serve
 
 
 def test_server_that_is_down_costs_a_bounded_failure_not_a_hang(caplog):
-    exporter = AimSpanExporter(repo=f"aim://127.0.0.1:{free_port()}", retry_attempts=2,
+    exporter = AimSpanExporter(repo=f"aim://127.0.0.1:{free_port()}", retry_timeout_s=1,
                                shutdown_timeout_s=5)
     spans = agent_spans(1)
     t0 = time.monotonic()
@@ -49,7 +49,7 @@ def test_server_that_is_down_costs_a_bounded_failure_not_a_hang(caplog):
     exporter.force_flush(20_000)
     exporter.shutdown()
     assert time.monotonic() - t0 < 15
-    assert exporter.stats.dropped_after_retries == len(spans)
+    assert exporter.stats.dropped_retries_exhausted == len(spans) and exporter.stats.balanced()
     assert any("is not reachable" in r.getMessage() for r in caplog.records)
 
 
@@ -65,7 +65,7 @@ def test_hung_server_does_not_hold_shutdown_past_its_timeout(fresh_aim_server):
         assert time.monotonic() - t0 < 4
     finally:
         fresh_aim_server.resume()
-    exporter._thread.join(30)  # the close Aim was stuck in completes once the server answers
+    exporter.engine._writer_thread.join(30)  # the close Aim was stuck in completes once the server answers
 
 
 _APP = textwrap.dedent("""
@@ -124,16 +124,16 @@ def test_no_span_is_lost_when_a_trace_fails_across_a_server_restart(fresh_aim_se
         traces.setdefault(span.context.trace_id, []).append(span)
     warm, first, second = traces.values()  # each ends with its root
     exporter = AimSpanExporter(repo=fresh_aim_server.uri, run_per="trace", spool_dir=str(tmp_path / "spool"),
-                               retry_attempts=1, retry_backoff_s=0.2, trace_grace_s=30, shutdown_timeout_s=30)
+                               retry_timeout_s=0.5, retry_backoff_s=0.2, trace_grace_s=30, shutdown_timeout_s=30)
     exporter.export(warm)  # the remote client now exists, with a connection the kill breaks
     assert _drain(exporter, 60)
     fresh_aim_server.kill()
     # One spool batch: `first` whole, `second` without its root. `first` cannot be written...
     exporter.export(first + second[:-1])
     deadline = time.monotonic() + 20
-    while exporter.traces_failed == 0 and time.monotonic() < deadline:
+    while exporter.stats.retries == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert exporter.traces_failed >= 1
+    assert exporter.stats.retries >= 1
     fresh_aim_server.start()
     # ...and `second`, completed and written after the restart, must not take the batch (and
     # `first` with it) off the spool.
@@ -150,7 +150,7 @@ _QUEUED_APP = textwrap.dedent("""
     from spanchain_aim import AimSpanExporter
     from spanchain_aim.synthetic import agent_spans
     first, second = agent_spans(2)[:5], agent_spans(2)[5:]
-    exporter = AimSpanExporter(repo=sys.argv[1], spool_dir=sys.argv[2], retry_attempts=1,
+    exporter = AimSpanExporter(repo=sys.argv[1], spool_dir=sys.argv[2], retry_timeout_s=0.5,
                                remote_write_timeout_s=1)
     exporter.export(first)
     assert exporter.force_flush(60_000)

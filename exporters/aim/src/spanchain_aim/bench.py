@@ -67,7 +67,7 @@ def _time_exporter(repo: str, spans, batch: int, run_per: str) -> tuple[float, f
         raise RuntimeError("exporter did not finish within 10 minutes")
     elapsed = time.perf_counter() - t0, time.process_time() - c0
     exporter.shutdown()
-    if exporter.stats.dropped_after_retries or exporter.traces_written == 0:
+    if exporter.stats.dropped or exporter.traces_written == 0:
         raise RuntimeError(f"exporter lost data: {exporter.stats.as_dict()}")
     return elapsed
 

@@ -77,7 +77,7 @@ class _RunHandle:
         return self._handler._run_hash
 
     def _session_run(self):
-        return self._handler.exporter._session_writer(None).run
+        return self._handler.exporter._writer.session_writer(None).run
 
     def track(self, value, name: str | None = None, step: int | None = None, epoch: int | None = None,
               *, context: dict | None = None) -> None:
