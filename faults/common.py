@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from typing import Iterable
 
@@ -56,12 +57,15 @@ class FileWriter(TraceWriter):
         self.down = False
         self.reject: set[str] = set()  # span names whose trace the backend always refuses
         self.delay_s = 0.0
+        self.hang: threading.Event | None = None  # set: every write waits for it (a hung backend)
         self.calls = 0
 
     def write_trace(self, trace) -> None:
         self.calls += 1
         if self.delay_s:
             time.sleep(self.delay_s)
+        if self.hang is not None:
+            self.hang.wait(20)
         if self.down or (self.down_flag and os.path.exists(self.down_flag)):
             raise BackendDown("file backend is down")
         if any(s.name in self.reject for s in trace.new_spans):
@@ -83,6 +87,7 @@ class FileBackendExporter(EngineSpanExporter):
         settings.setdefault("retry_timeout_s", 0.05)
         settings.setdefault("trace_grace_s", 0.0)
         self.writer = FileWriter(path, down_flag)
+        self.path = path
         super().__init__(self.writer, name=name, settings=DeliverySettings(**settings))
 
     @property

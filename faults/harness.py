@@ -48,17 +48,7 @@ def render(rows: list[Row]) -> str:
 
 
 def counted_drops(stats) -> int:
-    return sum(
-        getattr(stats, name, 0)
-        for name in (
-            "dropped_queue_full",
-            "dropped_after_retries",
-            "dropped_after_shutdown",
-            "dropped_spool_full",
-            "dropped_corrupt",
-            "dropped_poison",
-        )
-    )
+    return stats.dropped
 
 
 def finish(row: Row, app, exp, found: int, drained: bool) -> Row:
@@ -66,12 +56,11 @@ def finish(row: Row, app, exp, found: int, drained: bool) -> Row:
     row.produced = app.produced
     row.found = found
     row.dropped = counted_drops(exp.stats)
-    row.waiting = exp.stats.spool_pending
+    row.waiting = exp.stats.waiting
     row.raised = app.stats.raised
     row.max_wait_ms = app.stats.max_wait_s * 1000
     if not drained:
-        kinds = sorted(k for k in exp._log.counts() if ":" in k or "spool" in k)[:3]
-        row.note += f" not drained: {kinds}"
+        row.note += f" not drained: {exp.stats.waiting} waiting"
     row.extra = {"stats": exp.stats.as_dict()}
     return row
 

@@ -10,15 +10,17 @@ import tempfile
 import time
 
 from faults.common import make_spans
-from spanchain.exporting import BackgroundSpanExporter
+from spanchain.export import DeliverySettings, EngineSpanExporter, TraceWriter
 
 
-class NullExporter(BackgroundSpanExporter):
-    def __init__(self, **kw) -> None:
-        super().__init__(name="null", **kw)
-
-    def _write(self, spans) -> None:
+class _NullWriter(TraceWriter):
+    def write_trace(self, trace) -> None:
         pass
+
+
+class NullExporter(EngineSpanExporter):
+    def __init__(self, **kw) -> None:
+        super().__init__(_NullWriter(), name="null", settings=DeliverySettings(trace_grace_s=0, **kw))
 
 
 def main() -> None:

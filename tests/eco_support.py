@@ -159,45 +159,47 @@ def spanchain_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "spanchain.cli", *args]
 
 
+class _SinkWriter:
+    """A TraceWriter over a JsonlFileExporter; `delay_s` makes the backend slow, `pool` sends
+    each write through a concurrent.futures pool, as boto3's S3 uploads do."""
+
+    def __new__(cls, sink, delay_s=0.0, pool=None):
+        from spanchain.export import TraceWriter
+
+        class _Writer(TraceWriter):
+            def write_trace(self, trace):
+                time.sleep(delay_s)
+                if pool is not None:
+                    pool.submit(sink.export, trace.new_spans).result(10)
+                else:
+                    sink.export(trace.new_spans)
+
+        return _Writer()
+
+
 class SlowJsonlExporter(JsonlFileExporter):
-    """Like JsonlFileExporter, behind the background-writer base with a slow backend: at any
-    moment most spans are still queued, so only a real drain on shutdown gets them all out."""
+    """Like JsonlFileExporter, behind the delivery engine with a slow backend: at any moment
+    most spans are still queued, so only a real drain on shutdown gets them all out."""
 
-    def __new__(cls, *args, **kwargs):
-        from spanchain.exporting import BackgroundSpanExporter
+    def __new__(cls, path=None):
+        from spanchain.export import DeliverySettings, EngineSpanExporter
 
-        class _Slow(BackgroundSpanExporter):
-            def __init__(self, path=None):
-                super().__init__(name="slow-jsonl", max_batch_spans=2)
-                self.sink = JsonlFileExporter(path)
-
-            def _write(self, spans):
-                time.sleep(0.1)
-                self.sink.export(spans)
-
-        return _Slow(*args, **kwargs)
+        sink = JsonlFileExporter(path)
+        exporter = EngineSpanExporter(_SinkWriter(sink, delay_s=0.1), name="slow-jsonl",
+                                      settings=DeliverySettings(max_batch_spans=2, max_traces_per_write=1))
+        exporter.sink = sink
+        return exporter
 
 
 def futures_jsonl_exporter(path=None):
-    """A background exporter whose writes go through a concurrent.futures pool, as boto3's S3
-    uploads do, and which holds spans until flushed (like exporters that assemble traces)."""
+    """An engine-driven exporter whose writes go through a concurrent.futures pool, and whose
+    traces are held until flushed (a long grace, as an exporter waiting for whole traces)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from spanchain.exporting import BackgroundSpanExporter
+    from spanchain.export import DeliverySettings, EngineSpanExporter
 
-    class _Futures(BackgroundSpanExporter):
-        def __init__(self):
-            super().__init__(name="futures-jsonl")
-            self.sink = JsonlFileExporter(path)
-            self.held = []
-            self.pool = ThreadPoolExecutor(1)
-
-        def _write(self, spans):
-            self.held.extend(spans)
-
-        def _flush(self):
-            held, self.held = self.held, []
-            if held:
-                self.pool.submit(self.sink.export, held).result(10)
-
-    return _Futures()
+    sink = JsonlFileExporter(path)
+    exporter = EngineSpanExporter(_SinkWriter(sink, pool=ThreadPoolExecutor(1)), name="futures-jsonl",
+                                  settings=DeliverySettings(trace_grace_s=600, trace_idle_s=600))
+    exporter.sink = sink
+    return exporter

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from spanchain import semconv as sc
-from spanchain.exporting import BackgroundSpanExporter
+from spanchain.export import DeliverySettings, EngineSpanExporter, TraceWriter
 from spanchain.serve.app import start
 from spanchain.serve.server import ServeOptions
 
@@ -173,24 +173,25 @@ def test_full_queue_answers_429_with_retry_after_then_recovers(served):
 
 
 def test_a_slow_exporter_downstream_causes_429_before_it_drops(served):
-    class Slow(BackgroundSpanExporter):
+    class SlowWriter(TraceWriter):
         def __init__(self):
-            super().__init__(name="slow", max_queue_spans=10)
             self.gate = threading.Event()
             self.written = 0
 
-        def _write(self, spans):
+        def write_trace(self, trace):
             self.gate.wait(10)
-            self.written += len(spans)
+            self.written += len(trace.new_spans)
 
-    slow = Slow()
+    writer = SlowWriter()
+    slow = EngineSpanExporter(writer, name="slow", settings=DeliverySettings(max_queue_spans=10, trace_grace_s=0))
+    slow.gate = writer.gate
     rx = served({"slow": slow})
     statuses = [post(rx.url, pb(make_spans([("s", {}, None), ("t", {}, None)])))[0] for _ in range(8)]
     assert 429 in statuses
     assert slow.stats.dropped_queue_full == 0  # we pushed back instead
     slow.gate.set()
     accepted = 2 * statuses.count(200)
-    assert wait_until(lambda: slow.written == accepted, 5)
+    assert wait_until(lambda: writer.written == accepted, 5)
 
 
 def test_graceful_stop_refuses_with_503_and_delivers_what_it_accepted(served):

@@ -21,8 +21,8 @@ from typing import IO, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from spanchain.exporting import BackgroundSpanExporter
-from spanchain.traces import TraceAssembler, render_tree, trace_id_hex, trace_summary
+from spanchain.export import DeliverySettings, EngineSpanExporter, Trace, TraceWriter
+from spanchain.traces import render_tree, trace_id_hex, trace_summary
 
 ENV_OUTPUT = "SPANCHAIN_CONSOLE_OUTPUT"
 
@@ -59,7 +59,28 @@ def _open_output(output: str | IO[str] | None) -> tuple[IO[str], bool]:
     return open(target, "a", encoding="utf-8"), True
 
 
-class ConsoleTreeExporter(BackgroundSpanExporter):
+class ConsoleTreeWriter(TraceWriter):
+    """Prints each trace the engine releases as one tree."""
+
+    def __init__(self, output: str | IO[str] | None = None) -> None:
+        self._output_spec = output
+        self._out: IO[str] | None = None
+        self._owns_out = False
+        self.traces_printed = 0
+
+    def write_trace(self, trace: Trace) -> None:
+        if self._out is None:
+            self._out, self._owns_out = _open_output(self._output_spec)
+        self._out.write(format_trace(trace.spans))
+        self._out.flush()
+        self.traces_printed += 1
+
+    def close(self) -> None:
+        if self._owns_out and self._out is not None:
+            self._out.close()
+
+
+class ConsoleTreeExporter(EngineSpanExporter):
     """Prints each trace once complete (or after a short grace); export() never waits on output."""
 
     def __init__(
@@ -70,33 +91,11 @@ class ConsoleTreeExporter(BackgroundSpanExporter):
         idle_s: float = 2.0,
     ) -> None:
         # A short grace: this is for watching a run locally, not for exact grouping.
-        super().__init__(name="console", tick_interval_s=min(0.5, grace_s))
-        self._output_spec = output
-        self._out: IO[str] | None = None
-        self._owns_out = False
-        self._assembler = TraceAssembler(grace_s=grace_s, idle_s=idle_s)
-        self.traces_printed = 0
+        self._writer = ConsoleTreeWriter(output)
+        settings = DeliverySettings(trace_grace_s=grace_s, trace_idle_s=idle_s, tick_interval_s=min(0.5, grace_s),
+                                    retry_timeout_s=0.0)
+        super().__init__(self._writer, name="console", settings=settings)
 
-    def _print(self, groups: list[list[ReadableSpan]]) -> None:
-        if not groups:
-            return
-        if self._out is None:
-            self._out, self._owns_out = _open_output(self._output_spec)
-        for spans in groups:
-            self._out.write(format_trace(spans))
-            self.traces_printed += 1
-        self._out.flush()
-
-    def _write(self, spans: list[ReadableSpan]) -> None:
-        for span in spans:
-            self._print(self._assembler.add(span))
-
-    def _tick(self) -> None:
-        self._print(self._assembler.expire())
-
-    def _flush(self) -> None:
-        self._print(self._assembler.drain())
-
-    def _close(self) -> None:
-        if self._owns_out and self._out is not None:
-            self._out.close()
+    @property
+    def traces_printed(self) -> int:
+        return self._writer.traces_printed

@@ -1,7 +1,6 @@
 """Backend-neutral views of finished spans, shared by every exporter.
 
 - `span_to_dict`: one span as plain JSON-able data (SageMaker artifacts, the console view, tests).
-- `TraceAssembler`: groups spans per LangChain root run and says when a group is complete.
 - `render_tree`: one readable, indented rendering of a whole trace (Aim Text, console).
 - `seed_counters`: the 13 counters of langchain_community's Aim/SageMaker handlers, derived
   from spans instead of mutable handler state.
@@ -11,8 +10,6 @@ All pure: no I/O, no threads.
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -104,75 +101,6 @@ def trace_to_json(spans: Sequence[ReadableSpan]) -> str:
         "spans": [span_to_dict(s) for s in ordered],
     }
     return json.dumps(doc, default=str, allow_nan=False, ensure_ascii=False)
-
-
-# --- grouping ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Group:
-    spans: list[ReadableSpan] = field(default_factory=list)
-    root: ReadableSpan | None = None
-    root_seen_at: float | None = None
-    last_seen_at: float = 0.0
-
-
-class TraceAssembler:
-    """Collects spans per LangChain root run and releases a group when it is complete.
-
-    Complete means: the root span has arrived and so have the `langchain.trace.descendants`
-    LangChain spans it counted. Spans can end after their root (an abandoned stream) and
-    foreign spans carry no count, so a group is also released `grace_s` after its root arrived,
-    or `idle_s` after its last span when no root ever comes.
-    """
-
-    def __init__(self, grace_s: float = 5.0, idle_s: float = 300.0, clock=time.monotonic):
-        self._groups: dict[str, _Group] = {}
-        self._grace_s = grace_s
-        self._idle_s = idle_s
-        self._clock = clock
-
-    def __len__(self) -> int:
-        return len(self._groups)
-
-    def add(self, span: ReadableSpan) -> list[list[ReadableSpan]]:
-        key = group_key(span)
-        now = self._clock()
-        group = self._groups.setdefault(key, _Group())
-        group.spans.append(span)
-        group.last_seen_at = now
-        if is_langchain_root(span):
-            group.root = span
-            group.root_seen_at = now
-        if self._complete(group):
-            del self._groups[key]
-            return [group.spans]
-        return []
-
-    def expire(self) -> list[list[ReadableSpan]]:
-        now = self._clock()
-        done = []
-        for key, group in list(self._groups.items()):
-            if group.root_seen_at is not None and now - group.root_seen_at >= self._grace_s:
-                done.append(key)
-            elif now - group.last_seen_at >= self._idle_s:
-                done.append(key)
-        return [self._groups.pop(key).spans for key in done]
-
-    def drain(self) -> list[list[ReadableSpan]]:
-        groups = [g.spans for g in self._groups.values()]
-        self._groups.clear()
-        return groups
-
-    @staticmethod
-    def _complete(group: _Group) -> bool:
-        if group.root is None:
-            return False
-        expected = (group.root.attributes or {}).get(sc.LC_DESCENDANTS)
-        if expected is None:
-            return False
-        have = sum(1 for s in group.spans if sc.LC_RUN_ID in (s.attributes or {}))
-        return have - 1 >= int(expected)
 
 
 # --- summaries -----------------------------------------------------------------------------

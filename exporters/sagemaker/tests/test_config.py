@@ -52,10 +52,10 @@ def test_a_bad_run_per_is_reported_and_falls_back(monkeypatch, caplog):
     exporter.shutdown()
 
 
-def test_constructing_does_no_io_and_unknown_options_are_ignored(monkeypatch, caplog):
+def test_constructing_does_no_io_and_unknown_options_fail_fast(monkeypatch, caplog):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens; never called
-    with caplog.at_level(logging.WARNING):
-        exporter = SageMakerSpanExporter(experiment_name="x", no_such_option=1)
-    assert "no_such_option" in caplog.text
+    with pytest.raises(TypeError, match="no_such_option"):
+        SageMakerSpanExporter(experiment_name="x", no_such_option=1)
+    exporter = SageMakerSpanExporter(experiment_name="x")
     assert exporter.api_stats["calls"] == {}
     exporter.shutdown()  # nothing exported: nothing to write, returns at once

@@ -34,7 +34,7 @@ def test_spooled_traces_reach_sagemaker_after_a_restart(aws_env, sm, monkeypatch
     options = dict(experiment_name=experiment, run_name="r", artifact_bucket="spans", spool_dir=str(spool))
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_loopback_port()}")  # down
     down = SageMakerSpanExporter(
-        **options, max_attempts=1, retry_attempts=1, backoff_attempts=1, shutdown_timeout_s=5, spool_fsync=False
+        **options, max_attempts=1, retry_timeout_s=0, backoff_attempts=1, shutdown_timeout_s=5, spool_fsync=False
     )
     factory = TraceFactory()
     for n in (1, 2):
@@ -126,7 +126,7 @@ def test_a_backend_that_lost_everything_gets_the_run_back(aws_env, sm, s3):
     exporter.export(spans)
     assert exporter.force_flush(20_000)
     exporter.shutdown()
-    assert exporter.stats.dropped_after_retries == 0
+    assert exporter.stats.dropped_retries_exhausted == 0
     described = sm.describe_trial_component(TrialComponentName=f"{experiment}-r")
     assert metric_summaries(described)["tokens.input"]["Last"] == 2
     assert "model.fake-model.temperature" in described["Parameters"]  # parameters sent again

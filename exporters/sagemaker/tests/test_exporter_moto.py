@@ -169,7 +169,7 @@ def test_bad_and_huge_input_is_sanitized(aws_env, sm):
     assert len(params) <= 300
     assert all(len(k) <= 320 for k in params)
     assert all(len(v.get("StringValue", "")) <= 2500 for v in params.values())
-    assert exporter.stats.dropped_after_retries == 0
+    assert exporter.stats.dropped_retries_exhausted == 0
 
 
 def test_unreachable_backend_never_blocks_or_raises(monkeypatch, aws_env):
@@ -177,7 +177,7 @@ def test_unreachable_backend_never_blocks_or_raises(monkeypatch, aws_env):
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_loopback_port()}")
     exporter = SageMakerSpanExporter(
-        experiment_name="down", artifact_bucket="b", max_attempts=1, retry_attempts=2,
+        experiment_name="down", artifact_bucket="spanchain-down", max_attempts=1, retry_timeout_s=1,
         retry_backoff_s=0.01, shutdown_timeout_s=5, backoff_attempts=2, backoff_base_s=0.05,
     )
     spans = TraceFactory().trace()[1]
@@ -190,7 +190,7 @@ def test_unreachable_backend_never_blocks_or_raises(monkeypatch, aws_env):
     started = time.monotonic()
     exporter.shutdown()
     assert time.monotonic() - started < 6
-    assert exporter.stats.dropped_after_retries == len(spans)
+    assert exporter.stats.dropped_retries_exhausted == len(spans)
 
 
 def test_throttling_and_metric_conflicts_are_retried(aws_env, sm):
@@ -210,13 +210,13 @@ def test_throttling_and_metric_conflicts_are_retried(aws_env, sm):
         proxy.close()
     stats = exporter.api_stats
     assert stats["throttled"] + sum(stats["http_attempts"].values()) > sum(stats["calls"].values())
-    assert exporter._store.metric_points_dropped == {}
+    assert exporter._writer._store.metric_points_dropped == {}
     described = sm.describe_trial_component(TrialComponentName=f"{experiment}-r")
     metrics = metric_summaries(described)
     # The conflicting first points of two batches were sent again and stored.
     assert metrics["trace.latency_s"]["Count"] == 1 and metrics["tokens.input"]["Count"] == 1
     assert proxy.seen.count("BatchPutMetrics") >= 5
-    assert exporter.stats.dropped_after_retries == 0
+    assert exporter.stats.dropped_retries_exhausted == 0
 
 
 def test_metric_points_a_run_rejects_are_dropped_not_retried(aws_env):

@@ -163,7 +163,7 @@ def test_flush_tracker_reports_failure_without_raising_when_sagemaker_is_gone(aw
             monkeypatch.setenv(key, value)
         session = Session(boto_session=boto3.Session(region_name=doomed.region), sagemaker_config=SDK_CONFIG, default_bucket="b-doomed")
         run = Run(experiment_name="doomed", run_name="r", sagemaker_session=session)
-        cb = SageMakerCallbackHandler(run, max_attempts=1, backoff_attempts=1, retry_attempts=1, shutdown_timeout_s=3)
+        cb = SageMakerCallbackHandler(run, max_attempts=1, backoff_attempts=1, retry_timeout_s=0, shutdown_timeout_s=3)
     finally:
         doomed.stop()
     assert RunnableLambda(lambda x: x + 1).invoke(1, config={"callbacks": [cb]}) == 2

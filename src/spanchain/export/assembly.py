@@ -59,6 +59,13 @@ class _Group:
     last_seen_at: float = 0.0
 
 
+def _is_root(span: ReadableSpan) -> bool:
+    """A LangChain root run, or a foreign span with no parent (an OTLP trace's own root)."""
+    if is_langchain_root(span):
+        return True
+    return span.parent is None and sc.LC_RUN_ID not in (span.attributes or {})
+
+
 class TraceAssembler:
     def __init__(self, grace_s: float = 5.0, idle_s: float = 300.0, recent_traces: int = 256,
                  clock=time.monotonic) -> None:
@@ -96,7 +103,7 @@ class TraceAssembler:
             fresh += 1
             if ticket is None:
                 group.unspooled += 1
-            if is_langchain_root(span):
+            if _is_root(span):
                 group.root = span
                 group.root_seen_at = now
         self.span_count += fresh

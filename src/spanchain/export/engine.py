@@ -163,6 +163,10 @@ class DeliveryEngine:
             self._cond.notify_all()
         return True
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def stats(self) -> ExportStats:
         with self._cond:
             s = ExportStats(**self._stats.as_dict())
@@ -430,17 +434,23 @@ class DeliveryEngine:
     def _release(self, traces: list[Trace]) -> None:
         deadline = self._clock() + self.settings.retry_timeout_s
         for trace in traces:
-            self._pending.append(_Pending(trace, deadline))
+            self._pending.append(_Pending(trace, deadline, successes_at_strike=self._successes))
 
     # --- writing -------------------------------------------------------------------------------
     def _write_due(self, force: bool = False) -> None:
         """Write the traces whose (re)try is due; `force`: every trace, now (a flush)."""
-        if self._disabled is not None or not self._pending:
+        if self._disabled is not None or not self._pending or self._abandoned:
             return
         if not self._opened and not self._open_writer():
             return
         now = self._clock()
         if self._outage_until:
+            # Traces held only in memory are not probed in an outage; their deadline still holds.
+            for item in [p for p in self._pending if p.trace.unspooled and now >= p.deadline]:
+                self._pending.remove(item)
+                self._drop_trace(item.trace, "retries_exhausted", None)
+            if not self._pending:
+                return
             if not force and (now < self._outage_until or now < self._pending[0].next_try_at):
                 return
             # Probe with the oldest trace; if it fails, the next one tells whether the backend
@@ -537,7 +547,7 @@ class DeliveryEngine:
     def _is_poison(self, item: _Pending) -> bool:
         """A strike counts only if some other trace got through since the last one: in an
         outage nothing does, so nothing is poison."""
-        item.others_succeeded = item.successes_at_strike >= 0 and self._successes > item.successes_at_strike
+        item.others_succeeded = self._successes > item.successes_at_strike
         if item.others_succeeded:
             item.poison_strikes += 1
         item.successes_at_strike = self._successes
@@ -609,7 +619,9 @@ class DeliveryEngine:
     def _handle_flush(self, request: _Flush) -> None:
         self._release(self._assembler.drain())
         self._write_due(force=True)
-        while self._pending and self._disabled is None and not self._stopping:
+        # Retry within the flush's time while traces are only failing transiently; in an outage
+        # (spool mode) the spans are safe on disk and the flush reports False at once.
+        while self._pending and self._disabled is None and not self._stopping and not self._outage_until:
             now = self._clock()
             due = self._due_at()
             if now >= request.deadline or due >= request.deadline:

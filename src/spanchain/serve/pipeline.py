@@ -47,20 +47,13 @@ class PipelineStats:
 
 
 def downstream_pending(exporter: SpanExporter) -> tuple[int, int] | None:
-    """(spans waiting in memory, queue capacity) of a BackgroundSpanExporter, else None.
-
-    Read from its public counters; spans already journaled to a spool are safe and not counted.
-    """
-    capacity = getattr(exporter, "max_queue_spans", None) or getattr(exporter, "_max_queue_spans", None)
-    stats = getattr(exporter, "stats", None)
-    if not isinstance(capacity, int) or stats is None:
+    """(spans waiting in memory, queue capacity) of an exporter driven by a delivery engine,
+    else None. Spans already journaled to a spool are safe and not counted."""
+    engine = getattr(exporter, "engine", None)
+    if engine is None or not hasattr(engine, "stats"):
         return None
-    try:
-        pending = stats.accepted - stats.written - stats.dropped_after_retries
-    except AttributeError:
-        return None
-    pending -= getattr(stats, "spool_pending", 0) or 0
-    return max(0, pending), capacity
+    stats = engine.stats()
+    return max(0, stats.waiting - stats.spool_pending), engine.settings.max_queue_spans
 
 
 class Pipeline:

@@ -25,14 +25,15 @@ TARGET_RATIO = 1.25
 
 
 def _traces_by_group(spans):
-    from spanchain.traces import TraceAssembler
+    from spanchain.export import TraceAssembler
+    from spanchain.traces import group_key
 
     assembler = TraceAssembler()
-    groups = []
+    traces = []
     for span in spans:
-        groups.extend(assembler.add(span))
-    groups.extend(assembler.drain())
-    return groups
+        traces.extend(assembler.add(group_key(span), [span])[0])
+    traces.extend(assembler.drain())
+    return [t.spans for t in traces]
 
 
 def _raw_calls(groups, max_text_chars, run_per: str):

@@ -14,7 +14,6 @@ import functools
 import logging
 import os
 import threading
-from typing import Any, Mapping
 
 from opentelemetry.sdk.trace import ReadableSpan
 

@@ -102,7 +102,7 @@ def run_benchmark(spans: list, run_per: str, experiment: str) -> dict:
         "run_per": run_per,
         "spans": len(spans),
         "traces": len({s.attributes.get("langchain.root_run_id") or s.attributes.get("langchain.run_id") for s in spans}),
-        "delivered": delivered and exporter.stats.dropped_after_retries == 0,
+        "delivered": delivered and exporter.stats.dropped_retries_exhausted == 0,
         "seconds": round(elapsed, 3),
         "spans_per_s": round(len(spans) / elapsed, 1) if elapsed > 0 else None,
         "api_calls": sum(calls.values()),

@@ -1,133 +1,35 @@
 """`SageMakerSpanExporter`: finished LangChain spans → SageMaker Experiments runs.
 
-`export()` only enqueues (see `spanchain.exporting.BackgroundSpanExporter`); everything below runs
-on the exporter's one writer thread. Spans are grouped per LangChain root run (`TraceAssembler`);
-each complete trace is written as:
-- its span tree as JSON in S3 under the run's artifact prefix (`.../traces/<root run id>.json`);
-- one metric point per metric name at the trace's step (BatchPutMetrics, 10 per call);
-- run parameters, sent again only when they changed (UpdateTrialComponent).
-
-run_per="session" (default): one run per exporter; a trace's step is its index in the order the
-exporter first wrote it, remembered per trace, so a retried or re-sent trace overwrites its own
-points instead of taking a new step. run_per="trace": one run per trace, step 0.
-A user-supplied `Run` is only read for its names, session and artifact location: we never call
-its `log_*` methods (the SDK keeps its current run process-wide) and never change its status.
+The exporter owns a delivery engine (spanchain.export) and a `SageMakerTraceWriter`
+(writer.py, which says what a trace becomes in SageMaker). `export()` only queues; the engine
+assembles traces and drives the writer on one thread, with retries, the optional spool and
+honest accounting (`stats`). This module adds the SageMaker-specific helpers on top.
 """
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
-import datetime as dt
-import functools
-import itertools
-import json
 import logging
-import threading
-import time
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from spanchain.export import DeliverySettings, EngineSpanExporter
+from spanchain.export.spoolenv import spool_fsync_default, spool_max_bytes_default
+from spanchain.redaction import Redactor
 
-from spanchain.exporting import BackgroundSpanExporter
-from spanchain.logonce import LogOnce
-from spanchain.traces import TraceAssembler, trace_to_json
-
-from spanchain_sagemaker import names
-from spanchain_sagemaker.config import (
-    RUN_PER_SESSION,
-    RUN_PER_TRACE,
-    ConfigError,
-    Settings,
-    default_session_run_name,
-)
-from spanchain_sagemaker.sdk_objects import is_emulated, read_user_run, run_session, session_parts
-from spanchain_sagemaker.summary import SessionSummary
-from spanchain_sagemaker.translate import (
-    ParameterSet,
-    TraceFacts,
-    trace_facts,
-    trace_metrics,
-    trace_parameters,
+from spanchain_sagemaker.config import RUN_PER_SESSION, ConfigError, Settings
+from spanchain_sagemaker.writer import (  # noqa: F401  (the artifact names are public)
+    FILES_ARTIFACT,
+    INPUT_FILES_ARTIFACT,
+    SUMMARY_ARTIFACT,
+    TRACE_ARTIFACT,
+    TRACES_ARTIFACT,
+    RunLocation,
+    SageMakerTraceWriter,
 )
 
 logger = logging.getLogger(__name__)
 
-TRACES_ARTIFACT = "spanchain-traces"  # output artifact: the S3 prefix holding every trace's JSON
-SUMMARY_ARTIFACT = "spanchain-summary"  # output artifact: the session summary JSON
-TRACE_ARTIFACT = "spanchain-trace"  # output artifact of a one-trace run: that trace's JSON
-FILES_ARTIFACT = "spanchain-files"  # output artifact: the S3 prefix of files added by add_file()
-INPUT_FILES_ARTIFACT = "spanchain-input-files"  # the same for files added with is_output=False
-_MAX_PENDING_FILE_BYTES = 64 * 1024 * 1024
-_MAX_REMEMBERED_STEPS = 100_000
-_MAX_PARTIAL_TRACES = 256
 
-_BASE_OPTIONS = (
-    "max_queue_spans",
-    "max_batch_spans",
-    "retry_attempts",
-    "retry_backoff_s",
-    "tick_interval_s",
-    "shutdown_timeout_s",
-    "spool_max_bytes",
-    "spool_fsync",
-    "spool_retry_max_s",
-    "redactor",
-)
-
-
-@dataclass(frozen=True)
-class RunLocation:
-    """Where a run's data can be found (printed by `spanchain demo`)."""
-
-    experiment: str
-    run: str
-    trial_component: str
-    trial: str
-    s3_root: str
-    traces_prefix: str
-    summary: str | None
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
-    def describe(self) -> list[str]:
-        """Readable lines for a terminal (the demo and `spanchain serve` print these)."""
-        lines = [
-            f"experiment: {self.experiment}  run: {self.run}",
-            f"trial component: {self.trial_component}  run group (trial): {self.trial}",
-            f"S3: {self.s3_root}  (one JSON per trace under {self.traces_prefix})",
-        ]
-        if self.summary:
-            lines.append(f"summary: {self.summary}")
-        return lines
-
-
-def _files_folder(is_output: bool) -> str:
-    return "files" if is_output else "input-files"
-
-
-def _within_budget(method):
-    """Run a writer-thread entry point inside one time budget (see aws.Deadline)."""
-
-    @functools.wraps(method)
-    def bounded(self, *args):
-        with self._deadline.window():
-            return method(self, *args)
-
-    return bounded
-
-
-def _span_key(span: ReadableSpan) -> tuple[int, int]:
-    return (span.context.trace_id, span.context.span_id)
-
-
-def _utc(ns: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc)
-
-
-class SageMakerSpanExporter(BackgroundSpanExporter):
+class SageMakerSpanExporter(EngineSpanExporter):
     """Writes spans into SageMaker Experiments runs (and their JSON into S3).
 
     Args:
@@ -144,15 +46,8 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             bucket sagemaker-<region>-<account> (created when missing).
         artifact_prefix: default $OTEL_EXPORTER_SAGEMAKER_PREFIX, then
             "trial-component-artifacts" (the SDK's default).
-        **options: timeout_s (one batch's time budget, every call, retry and wait included;
-            env $OTEL_EXPORTER_SAGEMAKER_TIMEOUT in ms; 30), connect_timeout_s (5) and
-            read_timeout_s (15) (env ..._CONNECT_TIMEOUT / ..._READ_TIMEOUT in ms),
-            boto_session, max_attempts (botocore adaptive retries per call, 8),
-            backoff_attempts (our jittered retries on throttling/5xx on top, 4),
-            backoff_base_s (0.5), max_concurrency (per-trace writes in flight, 4),
-            trace_grace_s (5),
-            trace_idle_s (300), summary_interval_s (10), create_bucket (True), spool_dir,
-            and the base exporter's queue/retry/shutdown settings.
+        The other keywords are documented in docs/sagemaker.md (AWS settings) and
+        docs/configuration.md (delivery: queue, retries, spool, shutdown).
     """
 
     def __init__(
@@ -164,18 +59,37 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
         sagemaker_session: Any = None,
         artifact_bucket: str | None = None,
         artifact_prefix: str | None = None,
-        **options: Any,
+        *,
+        timeout_s: float | None = None,
+        connect_timeout_s: float | None = None,
+        read_timeout_s: float | None = None,
+        boto_session: Any = None,
+        max_attempts: int = 8,
+        backoff_attempts: int = 4,
+        backoff_base_s: float = 0.5,
+        max_concurrency: int = 4,
+        summary_interval_s: float = 10.0,
+        create_bucket: bool = True,
+        trace_grace_s: float = 5.0,
+        trace_idle_s: float = 300.0,
+        spool_dir: str | None = None,
+        max_queue_spans: int = 50_000,
+        retry_timeout_s: float = 30.0,
+        retry_backoff_s: float = 0.5,
+        shutdown_timeout_s: float = 10.0,
+        spool_max_bytes: int | None = None,
+        spool_fsync: bool | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
-        self._log = LogOnce(logger)
         resolve = dict(
             experiment_name=experiment_name,
             run_name=run_name,
             artifact_bucket=artifact_bucket,
             artifact_prefix=artifact_prefix,
-            spool_dir=options.pop("spool_dir", None),
-            timeout_s=options.pop("timeout_s", None),
-            connect_timeout_s=options.pop("connect_timeout_s", None),
-            read_timeout_s=options.pop("read_timeout_s", None),
+            spool_dir=spool_dir,
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
         )
         try:
             settings = Settings.resolve(run_per=run_per, **resolve)
@@ -183,556 +97,82 @@ class SageMakerSpanExporter(BackgroundSpanExporter):
             # A bad setting must not take the app down: say so once and use the default mode.
             logger.error("sagemaker exporter: %s; using run_per='session'", exc)
             settings = Settings.resolve(run_per=RUN_PER_SESSION, **resolve)
-        base_options = {k: options.pop(k) for k in _BASE_OPTIONS if k in options}
-        super().__init__(name="sagemaker", spool_dir=settings.spool_dir, **base_options)
         self.settings = settings
-        # One batch's time budget (every call, retry and wait of one write, tick, flush or close).
-        from spanchain_sagemaker.aws import Deadline
-
-        self._deadline = Deadline(settings.timeout_s)
-        self._boto_session = options.pop("boto_session", None)
-        self._max_attempts = int(options.pop("max_attempts", 8))
-        self._backoff_attempts = int(options.pop("backoff_attempts", 4))
-        self._backoff_base_s = float(options.pop("backoff_base_s", 0.5))
-        self._summary_interval_s = float(options.pop("summary_interval_s", 10.0))
-        self._create_bucket = bool(options.pop("create_bucket", True))
-        # Independent per-trace writes (S3 object, metric batches) in flight at once.
-        self._max_concurrency = max(1, int(options.pop("max_concurrency", 4)))
-        self._wave_size = self._max_concurrency * 8
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        grace_s = float(options.pop("trace_grace_s", 5.0))
-        idle_s = float(options.pop("trace_idle_s", 300.0))
-        if options:
-            logger.warning("sagemaker exporter: ignoring unknown options %s", sorted(options))
-        self._sagemaker_session = sagemaker_session
-        self._user_run = run
-        self._user_run_fields: dict | None = None
-        if run is not None:
-            try:
-                self._user_run_fields = read_user_run(run, settings)
-                self._sagemaker_session = sagemaker_session or run_session(run)
-                settings.run_per = RUN_PER_SESSION  # a given run holds every trace
-            except Exception as exc:
-                # Not a SageMaker Run: keep the app running and write to a run of our own.
-                logger.error("sagemaker exporter: cannot use %r as a Run (%r); creating runs instead", run, exc)
-        self._session_run_name = settings.run_name or default_session_run_name()
-
-        self._store = None  # built lazily on the writer thread (no I/O in the constructor)
-        self._emulated: bool | None = None
-        self._api = None
-        self._assembler = TraceAssembler(grace_s=grace_s, idle_s=idle_s)
-        self._ready: collections.deque[list[ReadableSpan]] = collections.deque()
-        self._held: set[tuple[int, int]] = set()  # spans in the assembler or `_ready`
-        self._tick_failures = 0
-        self._expired_at = 0.0
-        self._partials: collections.OrderedDict[str, list[ReadableSpan]] = collections.OrderedDict()
-        self._steps: collections.OrderedDict[str, int] = collections.OrderedDict()
-        self._next_step = 0
-
-        self._session_ref = None
-        self._session_params: ParameterSet | None = None
-        self._params_sent: dict | None = None
-        self._artifacts_sent: dict | None = None
-        self._session_started = False
-        self._resumed = False
-        self._session_end_ns = 0
-        self._summary = SessionSummary()
-        self._summary_written_at = 0.0
-        self.locations: collections.deque[RunLocation] = collections.deque(maxlen=100)
-        self._files_lock = threading.Lock()
-        self._pending_files: collections.deque[tuple[str, bytes, bool]] = collections.deque()
-        self._pending_file_bytes = 0
-        self._file_directions: set[bool] = set()  # which files folders exist (output/input)
-        self.files_dropped = 0
+        self._writer = SageMakerTraceWriter(
+            settings,
+            run=run,
+            sagemaker_session=sagemaker_session,
+            boto_session=boto_session,
+            max_attempts=max_attempts,
+            backoff_attempts=backoff_attempts,
+            backoff_base_s=backoff_base_s,
+            summary_interval_s=summary_interval_s,
+            create_bucket=create_bucket,
+            max_concurrency=max_concurrency,
+            bucket_setting="artifact_bucket" if artifact_bucket is not None else "OTEL_EXPORTER_SAGEMAKER_BUCKET",
+            should_stop=lambda: self._engine.stopping,
+        )
+        delivery = DeliverySettings(
+            max_queue_spans=max_queue_spans,
+            max_traces_per_write=max(1, int(max_concurrency)) * 8,
+            retry_timeout_s=retry_timeout_s,
+            retry_backoff_s=retry_backoff_s,
+            trace_grace_s=trace_grace_s,
+            trace_idle_s=trace_idle_s,
+            shutdown_timeout_s=shutdown_timeout_s,
+            spool_dir=settings.spool_dir,
+            spool_max_bytes=spool_max_bytes if spool_max_bytes is not None else spool_max_bytes_default(),
+            spool_fsync=spool_fsync if spool_fsync is not None else spool_fsync_default(),
+        )
+        super().__init__(self._writer, name="sagemaker", settings=delivery, redactor=redactor)
 
     # --- public helpers ---------------------------------------------------------------------
     @property
+    def locations(self):
+        """Where recent runs were written (newest last)."""
+        return self._writer.locations
+
+    @property
     def api_stats(self) -> dict:
         """SageMaker/S3 calls made so far, per operation (the benchmark reports these)."""
-        return self._api.stats() if self._api is not None else {"calls": {}, "http_attempts": {}}
+        api = self._writer._api
+        return api.stats() if api is not None else {"calls": {}, "http_attempts": {}}
 
     def location(self) -> RunLocation | None:
         """The session run's location (None in trace mode until a trace was written)."""
-        if self.settings.run_per == RUN_PER_SESSION and self._session_ref is not None:
-            return self._location(self._session_ref, summary=True)
-        return self.locations[-1] if self.locations else None
+        w = self._writer
+        if self.settings.run_per == RUN_PER_SESSION and w._session_ref is not None:
+            return w._location(w._session_ref, summary=True)
+        return w.locations[-1] if w.locations else None
 
     @property
     def backend_is_emulated(self) -> bool | None:
         """True when writing to a non-AWS endpoint (an emulator); None before the first write."""
-        return self._emulated
+        return self._writer._emulated
+
+    @property
+    def files_dropped(self) -> int:
+        return self._writer.files_dropped
 
     def undelivered(self) -> int:
-        """Spans queued or held and files not yet written (0 after a successful force_flush)."""
-        with self._files_lock:
-            files = len(self._pending_files)
-        return self._queued_spans + len(self._held) + files
+        """Spans waiting (queue, memory, spool) and files not yet written."""
+        with self._writer._files_lock:
+            files = len(self._writer._pending_files)
+        return self.stats.waiting + files
 
     def dropped_total(self) -> int:
-        """Spans and files given up on so far (queue full, retries exhausted, spool full)."""
-        st = self.stats
-        return (
-            st.dropped_queue_full
-            + st.dropped_after_retries
-            + st.dropped_after_shutdown
-            + getattr(st, "dropped_spool_full", 0)
-            + self.files_dropped
-        )
+        """Spans and files given up on so far (every counted drop reason)."""
+        return self.stats.dropped + self._writer.files_dropped
 
     def add_file(self, name: str, body: bytes, is_output: bool = True) -> bool:
-        """Queue a file for the session run's S3 folder (`files/` or `input-files/`).
-
-        Never blocks: the writer thread uploads it on its next tick or flush. All files share one
-        folder artifact per direction, so any number of them stays under the SDK's 30-artifact
-        cap. Returns False (and counts `files_dropped`) when too much is already waiting.
-        """
-        with self._files_lock:
-            if self._pending_file_bytes + len(body) > _MAX_PENDING_FILE_BYTES:
-                self.files_dropped += 1
-                return False
-            self._pending_files.append((str(name), bytes(body), bool(is_output)))
-            self._pending_file_bytes += len(body)
-        return True
+        """Queue a file for the session run's S3 folder (`files/` or `input-files/`); never
+        blocks: the writer uploads it on its next tick or flush. False when too much waits."""
+        return self._writer.add_file(name, body, is_output)
 
     def file_uri(self, name: str, is_output: bool = True) -> str | None:
         """Where `add_file(name, ...)` lands, once the session run is known."""
-        ref = self._session_ref
-        if ref is None:
-            return None
-        return ref.s3_uri(_files_folder(is_output), f"{names.s3_key_part(name)}")
+        return self._writer.file_uri(name, is_output)
 
     def sent_run_fields(self) -> tuple[dict, dict, dict] | None:
         """(parameters, output artifacts, input artifacts) last written to the session run."""
-        if self._params_sent is None or self._artifacts_sent is None:
-            return None
-        outputs, inputs = self._artifacts_sent
-        return dict(self._params_sent), dict(outputs), dict(inputs)
-
-    def _upload_files(self) -> None:
-        with self._files_lock:
-            if not self._pending_files:
-                return
-        store = self._backend()
-        ref = self._ensure_session_run(store)
-        while True:
-            with self._files_lock:
-                if not self._pending_files:
-                    break
-                name, body, is_output = self._pending_files[0]
-            content_type = "application/json" if name.endswith(".json") else "application/octet-stream"
-            store.put_object(
-                ref.bucket, ref.s3_key(_files_folder(is_output), names.s3_key_part(name)), body, content_type
-            )
-            with self._files_lock:
-                self._pending_files.popleft()
-                self._pending_file_bytes -= len(body)
-                self._file_directions.add(is_output)
-        self._sync_session_run(store, ref)
-
-    # --- BackgroundSpanExporter hooks (writer thread) ---------------------------------------
-    # Spans wait in the TraceAssembler after `_write` returns; the spool may only forget them
-    # once their trace reached SageMaker (`_spans_durable`).
-    _acks_own_spans = True
-
-    @_within_budget
-    def _write_with_retries(self, batch: list[ReadableSpan]) -> BaseException | None:
-        # One budget for the batch and all its retries: when it runs out the batch fails (it
-        # stays in the spool, or is counted in stats.dropped_after_retries and logged).
-        return super()._write_with_retries(batch)
-
-    def _backoff(self, attempt: int) -> None:
-        remaining = self._deadline.remaining()
-        if remaining is not None and remaining <= self._retry_backoff_s * (2**attempt):
-            return  # a wait that may not fit: the next attempt goes at once, under what is left
-        super()._backoff(attempt)
-
-    def _write(self, spans: list[ReadableSpan]) -> None:
-        for span in spans:
-            # A retried or replayed batch brings spans we already hold: group each span once.
-            key = _span_key(span)
-            if key in self._held:
-                continue
-            self._held.add(key)
-            for group in self._assembler.add(span):
-                self._ready.append(self._rejoin(group))
-        self._expire_incomplete()
-        self._deliver_ready()
-        self._write_summary_if_due()
-
-    @_within_budget
-    def _tick(self) -> None:
-        self._expire_incomplete(force=True)
-        if self._ready and not self._spool_backing_off():
-            try:
-                self._deliver_ready()
-                self._tick_failures = 0
-            except Exception as exc:
-                self._tick_failures += 1
-                self._log.warning("tick", "sagemaker exporter: write failed (will retry): %r", exc)
-                if self._tick_failures >= self._retry_attempts:
-                    self._tick_failures = 0
-                    self._on_write_failed([], exc)
-        if self.settings.run_per == RUN_PER_SESSION:
-            self._upload_files()
-        self._write_summary_if_due()
-
-    def _spool_backing_off(self) -> bool:
-        """Traces of a failed spooled batch wait for the spool's own retry (it writes them again
-        when it replays the batch); retrying them on every tick or flush as well would keep a
-        writer facing a hanging backend busy one budget after another."""
-        return self._spool is not None and time.monotonic() < self._retry_at
-
-    def _expire_incomplete(self, force: bool = False) -> None:
-        """Release traces past their grace period; also from `_write`, since the base only
-        ticks when idle and a busy exporter would otherwise hold them until it is."""
-        now = time.monotonic()
-        if not force and now - self._expired_at < 1.0:
-            return
-        self._expired_at = now
-        for group in self._assembler.expire():
-            self._ready.append(self._rejoin(group, keep_for_late_spans=True))
-
-    def _write_summary_if_due(self) -> None:
-        if self._store is not None and time.monotonic() - self._summary_written_at >= self._summary_interval_s:
-            self._write_session_extras()
-
-    @_within_budget
-    def _flush(self) -> None:
-        for group in self._assembler.drain():
-            self._ready.append(self._rejoin(group, keep_for_late_spans=True))
-        if not self._spool_backing_off():
-            self._deliver_ready()
-        if self.settings.run_per == RUN_PER_SESSION:
-            self._upload_files()
-        self._write_session_extras()
-
-    @_within_budget
-    def _close(self) -> None:
-        try:
-            self._close_session_run()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False)
-
-    def _close_session_run(self) -> None:
-        if self._session_ref is None or self._store is None:
-            return
-        self._write_session_extras()
-        if self._user_run_fields is None and self._session_started:
-            self._store.update_run(
-                self._session_ref,
-                Status={"PrimaryStatus": "Completed"},
-                EndTime=_utc(self._session_end_ns or time.time_ns()),
-            )
-
-    def _on_write_failed(self, spans: list[ReadableSpan], exc: BaseException) -> None:
-        # The traces that could not be written are the ones still waiting in `_ready`.
-        failed = [span for group in self._ready for span in group]
-        self._ready.clear()
-        self._release(failed)
-        super()._on_write_failed(failed or list(spans), exc)
-
-    # --- grouping -----------------------------------------------------------------------------
-    def _rejoin(self, group: list[ReadableSpan], keep_for_late_spans: bool = False) -> list[ReadableSpan]:
-        """Merge spans of a trace that was written early (flush/grace) with its late spans."""
-        facts_key = trace_facts(group).key
-        earlier = self._partials.pop(facts_key, None)
-        if earlier:
-            seen = {(s.context.trace_id, s.context.span_id) for s in group}
-            group = [s for s in earlier if (s.context.trace_id, s.context.span_id) not in seen] + group
-        if keep_for_late_spans:
-            self._partials[facts_key] = group
-            while len(self._partials) > _MAX_PARTIAL_TRACES:
-                self._partials.popitem(last=False)
-        return group
-
-    def _deliver_ready(self) -> None:
-        """Write ready traces in waves; each wave's data-plane calls run concurrently."""
-        while self._ready:
-            wave = list(itertools.islice(self._ready, self._wave_size))
-            written, error = self._deliver_wave(wave)
-            if written:
-                done = {id(group) for group in written}
-                self._ready = collections.deque(g for g in self._ready if id(g) not in done)
-                for group in written:
-                    self._release(group)
-                    self._spans_durable(group)
-            if error is not None:
-                raise error
-
-    def _release(self, spans: Sequence[ReadableSpan]) -> None:
-        for span in spans:
-            self._held.discard(_span_key(span))
-
-    # --- backend ------------------------------------------------------------------------------
-    def _backend(self):
-        if self._store is None:
-            from spanchain_sagemaker.aws import AwsApi, ClientSettings, build_clients
-            from spanchain_sagemaker.store import ExperimentsStore
-
-            boto_session, endpoints = session_parts(self._sagemaker_session, self._boto_session)
-            timeouts = {
-                "connect_timeout_s": self.settings.connect_timeout_s,
-                "read_timeout_s": self.settings.read_timeout_s,
-            }  # unset: ClientSettings' documented defaults
-            client_settings = ClientSettings(
-                max_attempts=self._max_attempts, **{k: v for k, v in timeouts.items() if v is not None}
-            )
-            clients = build_clients(boto_session, endpoints, client_settings)
-            self._emulated = is_emulated(clients["sagemaker"])
-            self._api = AwsApi(
-                clients,
-                should_stop=lambda: self._stopping,
-                backoff_attempts=self._backoff_attempts,
-                backoff_base_s=self._backoff_base_s,
-                deadline=self._deadline,
-            )
-            self._store = ExperimentsStore(
-                self._api,
-                create_bucket=self._create_bucket,
-                retag_runs=self._emulated,
-            )
-        return self._store
-
-    def _bucket(self) -> str:
-        return self.settings.bucket or self._backend().default_bucket()
-
-    def _experiment(self, spans: Sequence[ReadableSpan]) -> str:
-        if self.settings.experiment:
-            return self.settings.experiment
-        for span in spans:
-            service = (span.resource.attributes or {}).get("service.name") if span.resource else None
-            if service and not str(service).startswith("unknown_service"):
-                self.settings.experiment = names.entity_name_part(service)
-                return self.settings.experiment
-        self.settings.experiment = "spanchain"
-        return self.settings.experiment
-
-    def _run_ref(self, experiment: str, run_name: str):
-        from spanchain_sagemaker.store import RunRef
-
-        run = names.entity_name_part(run_name, fallback="run")
-        return RunRef(
-            experiment=experiment,
-            run=run,
-            trial_component=names.trial_component_name(experiment, run),
-            trial=names.trial_name(experiment),
-            bucket=self._bucket(),
-            prefix=self.settings.prefix,
-        )
-
-    def _location(self, ref, summary: bool) -> RunLocation:
-        return RunLocation(
-            experiment=ref.experiment,
-            run=ref.run,
-            trial_component=ref.trial_component,
-            trial=ref.trial,
-            s3_root=ref.s3_uri(""),
-            traces_prefix=ref.s3_uri("traces", ""),
-            summary=ref.s3_uri("summary.json") if summary else None,
-        )
-
-    # --- writing one trace --------------------------------------------------------------------
-    def _deliver_wave(self, wave: list[list[ReadableSpan]]):
-        """Write these traces; returns (the groups written, the first error or None).
-
-        Everything that decides a name, a step or a run happens here, in order, on the writer
-        thread; only the independent per-trace S3 and metric writes fan out to the pool.
-        """
-        store = self._backend()
-        jobs = [(group, trace_facts(group)) for group in wave if group]
-        written = [group for group in wave if not group]
-        if not jobs:
-            return written, None
-        if self.settings.run_per == RUN_PER_TRACE:
-            experiment = self._experiment(jobs[0][0])
-            store.ensure_trial(experiment)
-            store.ensure_bucket(self._bucket())
-            work = [lambda g=g, f=f: self._deliver_trace_run(store, experiment, f, g) for g, f in jobs]
-        else:
-            ref = self._ensure_session_run(store, jobs[0][0], min(f.start_ns for _, f in jobs))
-            store.ensure_bucket(ref.bucket)
-            steps = [self._step_for(f.key) for _, f in jobs]
-            step_of = {id(g): step for (g, _), step in zip(jobs, steps)}
-            work = [
-                lambda g=g, f=f, step=step: self._write_session_trace(store, ref, f, g, step)
-                for (g, f), step in zip(jobs, steps)
-            ]
-        outcomes = self._run_concurrently(work)
-        first_error = next((exc for exc in outcomes if exc is not None), None)
-        for (group, facts), exc in zip(jobs, outcomes):
-            if exc is None:
-                written.append(group)
-                if self.settings.run_per == RUN_PER_SESSION:
-                    self._session_params.add_trace(group)
-                    self._session_end_ns = max(self._session_end_ns, facts.end_ns)
-                    uri = f"s3://{ref.bucket}/{self._trace_key(ref, facts)}"
-                    self._summary.add(facts, step_of[id(group)], uri, group)
-        if self.settings.run_per == RUN_PER_SESSION and len(written):
-            self._sync_session_run(store, ref)
-        return written, first_error
-
-    def _run_concurrently(self, work: list) -> list[BaseException | None]:
-        def attempt(fn) -> BaseException | None:
-            try:
-                fn()
-                return None
-            except Exception as exc:
-                return exc
-
-        if len(work) == 1 or self._max_concurrency <= 1:
-            return [attempt(fn) for fn in work]
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self._max_concurrency, thread_name_prefix="spanchain-sagemaker-io"
-            )
-        return list(self._pool.map(attempt, work))
-
-    def _trace_document(self, spans, facts: TraceFacts) -> bytes:
-        return trace_to_json(spans).encode("utf-8", "surrogatepass")
-
-    def _trace_key(self, ref, facts: TraceFacts) -> str:
-        return ref.s3_key("traces", f"{names.s3_key_part(facts.key)}.json")
-
-    def _write_session_trace(self, store, ref, facts: TraceFacts, spans, step: int) -> None:
-        """One trace into the session run: its JSON, then its metric points (pool thread)."""
-        key = self._trace_key(ref, facts)
-        store.put_object(ref.bucket, key, self._trace_document(spans, facts), "application/json")
-        store.put_metrics(ref, trace_metrics(spans, step))
-
-    def _ensure_session_run(self, store, spans=(), start_ns: int = 0):
-        user_run = self._user_run_fields
-        if self._session_ref is None:
-            if user_run is not None:
-                from spanchain_sagemaker.store import RunRef
-
-                fields = dict(user_run, bucket=user_run["bucket"] or self._bucket())
-                self._session_ref = RunRef(prefix=self.settings.prefix, **fields)
-            else:
-                self._session_ref = self._run_ref(self._experiment(spans), self._session_run_name)
-        ref = self._session_ref
-        if self._session_params is None:
-            fixed = {"spanchain.run_per": self.settings.run_per}
-            if user_run is not None:
-                fixed = {"spanchain.exporter": "sagemaker"}
-            self._session_params = ParameterSet(fixed)
-        if not store.is_known_run(ref):  # first trace, or the store forgot it (see forget_all)
-            if user_run is not None:
-                store.adopt_run(ref)
-                existed = True
-            else:
-                existed = not store.ensure_run(
-                    ref,
-                    display_name=ref.run,
-                    Status={"PrimaryStatus": "InProgress", "Message": "receiving LangChain traces"},
-                    StartTime=_utc(start_ns or time.time_ns()),
-                )
-            if not existed:  # a new (or re-created) run has none of our parameters yet
-                self._params_sent = self._artifacts_sent = None
-            elif not self._resumed:
-                self._resume(store, ref)
-                self._resumed = True
-        if not self._session_started:
-            self.locations.append(self._location(ref, summary=True))
-        self._session_started = True
-        return ref
-
-    def _resume(self, store, ref) -> None:
-        """Continue a run an earlier process wrote (a fixed run name, a loaded Run): its
-        summary.json gives back each recent trace's step and the next free step, so a replayed
-        trace keeps its step and new traces do not overwrite old points."""
-        try:
-            body = store.get_object(ref.bucket, ref.s3_key("summary.json"))
-            if body is None:
-                return
-            doc = json.loads(body)
-            steps = self._summary.restore(doc)
-        except Exception as exc:
-            self._log.warning("resume", "sagemaker exporter: could not read the run's summary.json: %r", exc)
-            return
-        for key, step in steps.items():
-            self._steps[key] = step
-        self._next_step = max([self._next_step, int(doc.get("next_step") or 0), *(s + 1 for s in steps.values())])
-
-    def _session_artifacts(self, ref) -> tuple[dict, dict]:
-        """(output artifacts, input artifacts): a fixed handful, never near the 30 cap."""
-        outputs = {
-            TRACES_ARTIFACT: {
-                "Value": names.artifact_value(ref.s3_uri("traces", "")),
-                "MediaType": "application/x-directory",
-            },
-            SUMMARY_ARTIFACT: {
-                "Value": names.artifact_value(ref.s3_uri("summary.json")),
-                "MediaType": "application/json",
-            },
-        }
-        inputs = {}
-        for is_output in self._file_directions:
-            target = outputs if is_output else inputs
-            target[FILES_ARTIFACT if is_output else INPUT_FILES_ARTIFACT] = {
-                "Value": names.artifact_value(ref.s3_uri(_files_folder(is_output), "")),
-                "MediaType": "application/x-directory",
-            }
-        return outputs, inputs
-
-    def _sync_session_run(self, store, ref) -> None:
-        """UpdateTrialComponent only when parameters or artifacts changed since the last one."""
-        params = self._session_params.to_api()
-        outputs, inputs = self._session_artifacts(ref)
-        if params != self._params_sent or (outputs, inputs) != self._artifacts_sent:
-            # Emulators replace rather than merge these maps, so always send the full set.
-            fields = {"Parameters": params, "OutputArtifacts": outputs}
-            if inputs:
-                fields["InputArtifacts"] = inputs
-            store.update_run(ref, **fields)
-            self._params_sent, self._artifacts_sent = params, (outputs, inputs)
-
-    def _write_session_extras(self) -> None:
-        if self._session_ref is None or self._store is None or not self._summary.dirty:
-            return
-        ref = self._session_ref
-        document = self._summary.document(ref, self.settings.run_per, self._session_params, self._next_step)
-        self._store.put_object(
-            ref.bucket, ref.s3_key("summary.json"), document, "application/json"
-        )
-        self._summary.dirty = False
-        self._summary_written_at = time.monotonic()
-        self._sync_session_run(self._store, ref)
-
-    def _step_for(self, key: str) -> int:
-        step = self._steps.get(key)
-        if step is None:
-            step = self._next_step
-            self._next_step += 1
-            self._steps[key] = step
-            if len(self._steps) > _MAX_REMEMBERED_STEPS:
-                self._steps.popitem(last=False)
-        return step
-
-    def _deliver_trace_run(self, store, experiment: str, facts: TraceFacts, spans) -> None:
-        """One trace as its own run (pool thread): JSON, the run with everything, metrics."""
-        prefix = self.settings.run_name or "trace"
-        ref = self._run_ref(experiment, f"{names.entity_name_part(prefix)}-{facts.key}")
-        key = self._trace_key(ref, facts)
-        store.put_object(ref.bucket, key, self._trace_document(spans, facts), "application/json")
-        params = ParameterSet({"spanchain.run_per": RUN_PER_TRACE, **trace_parameters(facts)})
-        params.add_trace(spans)
-        status = {"PrimaryStatus": "Failed" if facts.failed else "Completed"}
-        if facts.failed:
-            status["Message"] = facts.error_message
-        fields = {
-            "Status": status,
-            "StartTime": _utc(facts.start_ns),
-            "EndTime": _utc(facts.end_ns),
-            "Parameters": params.to_api(),
-            "OutputArtifacts": {
-                TRACE_ARTIFACT: {
-                    "Value": names.artifact_value(f"s3://{ref.bucket}/{key}"),
-                    "MediaType": "application/json",
-                }
-            },
-        }
-        if not store.ensure_run(ref, display_name=f"{facts.root_name}-{facts.key[:8]}", describe_first=False, **fields):
-            store.update_run(ref, **fields)  # existed (retry, replay): bring it up to date
-        store.put_metrics(ref, trace_metrics(spans, step=0))
-        self.locations.append(self._location(ref, summary=False))  # deque.append: thread-safe
+        return self._writer.sent_run_fields()
