@@ -300,3 +300,26 @@ def test_graph_invoke_still_nests(server, p):
     asyncio.run(graph.ainvoke({"steps": []}, config=p.config()))
     assert_graph_work_nests(p, ["prepare", "ask", "finish"])
     assert p.handler.open_runs == 0
+
+
+def test_run_started_by_a_context_manager_nests_its_with_block(p):
+    """A run started inside a @contextmanager generator (LangChain's trace_as_chain_group does
+    this) has the with-block as its body, not a stream consumer: it stays current there."""
+    import contextlib
+
+    from langchain_core.callbacks.manager import CallbackManager
+
+    @contextlib.contextmanager
+    def group(name):
+        run = CallbackManager(handlers=[p.handler]).on_chain_start({"name": name}, {})
+        yield run
+        run.on_chain_end({})
+
+    tracer = p.provider.get_tracer("app")
+    with group("group"):
+        with tracer.start_as_current_span("inside-group"):
+            pass
+    group_span = [s for s in p.lc_spans() if s.attributes[sc.LC_NAME] == "group"][0]
+    inside = [s for s in p.spans() if s.name == "inside-group"][0]
+    assert inside.parent.span_id == group_span.context.span_id
+    assert not trace.get_current_span().get_span_context().is_valid

@@ -186,7 +186,6 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: Optional[Mapping[str, Any]] = None,
         content: Optional[Mapping[str, Any]] = None,
         operation: str = "",
-        attach: bool = True,
     ) -> RunState:
         parent = self._registry.get(parent_run_id)
         if parent is not None:
@@ -232,7 +231,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         evicted = self._registry.add(run_id, state)
         if evicted:
             self._abandon(evicted)
-        if attach and self._attach:
+        if self._attach:
             state.attachment = Attachment(span)
         return state
 
@@ -423,9 +422,6 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             metadata=metadata,
             content=None if defers_inputs else {sc.LC_INPUT: inputs},
             operation=operation,
-            # A streamed run is suspended between chunks while the consumer's code runs in this
-            # same context: making it current would adopt the consumer's spans.
-            attach=not defers_inputs,
         )
         if operation == sc.OP_INVOKE_AGENT:
             state.is_agent = True
