@@ -121,11 +121,8 @@ _CONTEXT_MANAGER_CODES = frozenset(
 )
 
 
-def _kind(frame: FrameType) -> int:
+def _classify(frame: FrameType) -> int:
     code = frame.f_code
-    known = _CODE_KINDS.get(id(code))
-    if known is not None and known[0] is code:
-        return known[1]
     module = frame.f_globals.get("__name__") or ""
     if module.startswith(_CALLBACK_MODULES):
         kind = _SKIP
@@ -138,16 +135,27 @@ def _kind(frame: FrameType) -> int:
     return kind
 
 
-def stream_frame(frame: Optional[FrameType]) -> Optional[FrameType]:
+def stream_frame(depth: int) -> Optional[FrameType]:
     """The generator frame that started the run now starting, if it is a stream, else None.
 
-    `frame` is a frame inside the callback (this module's or the handler's); LangChain's callback
-    manager frames are walked past to reach the code that called it.
+    Called from the handler, `depth` frames below the first frame that may be LangChain's (a lower
+    bound: spanchain's own frames are skipped anyway); LangChain's callback manager frames are
+    skipped to reach the code that called it. `sys._getframe(n)` is used rather than following
+    `f_back`: following materialises a frame object for every frame on the way, which cost more
+    than the rest of a run's start.
     """
-    while frame is not None:
-        kind = _kind(frame)
+    kinds = _CODE_KINDS
+    n = depth + 1
+    while True:
+        try:
+            frame = sys._getframe(n)
+        except ValueError:
+            return None
+        code = frame.f_code
+        known = kinds.get(id(code))
+        kind = known[1] if known is not None and known[0] is code else _classify(frame)
         if kind == _SKIP:
-            frame = frame.f_back
+            n += 1
             continue
         if kind == _STREAM:
             caller = frame.f_back
@@ -155,7 +163,6 @@ def stream_frame(frame: Optional[FrameType]) -> Optional[FrameType]:
                 return None
             return frame
         return None
-    return None
 
 
 class Attachment:
@@ -163,9 +170,9 @@ class Attachment:
 
     __slots__ = ("scope", "_ctx", "_token")
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, frame: Optional[FrameType] = None) -> None:
         current = otel_context.get_current()
-        self.scope = RunScope(span, settled(trace.get_current_span(current)), stream_frame(sys._getframe(1)))
+        self.scope = RunScope(span, settled(trace.get_current_span(current)), frame)
         self._ctx = trace.set_span_in_context(self.scope, current)
         self._token = otel_context.attach(self._ctx)
 
