@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Optional
 
 from spanchain import semconv as sc
 from spanchain.serialize import to_json
@@ -206,21 +206,55 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
+# Per message class: (has tool_calls, has role) when it is a plain pydantic model with `type` and
+# `content` fields (every LangChain message), read by direct attribute access; None otherwise.
+_MESSAGE_SHAPES: dict[type, Optional[tuple[bool, bool]]] = {}
+
+
+def _message_shape(cls: type) -> Optional[tuple[bool, bool]]:
+    fields = getattr(cls, "model_fields", None)
+    shape = None
+    if (
+        isinstance(fields, dict)
+        and "type" in fields
+        and "content" in fields
+        and (_getattr_owner(cls) or "pydantic").startswith("pydantic")  # no __getattr__ of its own
+    ):
+        shape = ("tool_calls" in fields, "role" in fields)
+    if len(_MESSAGE_SHAPES) < 1024:
+        _MESSAGE_SHAPES[cls] = shape
+    return shape
+
+
 def message_to_part_dict(message: Any) -> dict[str, Any]:
+    cls = type(message)
+    shape = _MESSAGE_SHAPES[cls] if cls in _MESSAGE_SHAPES else _message_shape(cls)
+    if shape is not None:  # a LangChain message: its fields are there, no probing
+        kind = message.type
+        role = _ROLES.get(kind, kind or "user")
+        if role == "tool":
+            return {
+                "role": "tool",
+                "parts": [
+                    {
+                        "type": "tool_call_response",
+                        "id": getattr(message, "tool_call_id", None),
+                        "response": message.content,
+                    }
+                ],
+            }
+        if role == "chat" and shape[1]:
+            role = message.role
+        parts = _parts(message.content)
+        if shape[0] and message.tool_calls:
+            _tool_call_parts(message.tool_calls, parts)
+        return {"role": role, "parts": parts}
     kind = _attr(message, "type")
     role = _ROLES.get(str(kind), str(kind) if kind else "user")
     if role == "chat":
         role = _attr(message, "role", "user")
     parts = _parts(_attr(message, "content", message))
-    for call in _attr(message, "tool_calls") or []:
-        parts.append(
-            {
-                "type": "tool_call",
-                "id": call.get("id"),
-                "name": call.get("name"),
-                "arguments": call.get("args"),
-            }
-        )
+    _tool_call_parts(_attr(message, "tool_calls") or [], parts)
     if role == "tool":
         parts = [
             {
@@ -230,6 +264,18 @@ def message_to_part_dict(message: Any) -> dict[str, Any]:
             }
         ]
     return {"role": role, "parts": parts}
+
+
+def _tool_call_parts(calls: Iterable[Any], parts: list[dict[str, Any]]) -> None:
+    for call in calls:
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": call.get("name"),
+                "arguments": call.get("args"),
+            }
+        )
 
 
 def input_messages(messages: Sequence[Sequence[Any]]) -> tuple[list[dict], list[dict]]:

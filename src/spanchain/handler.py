@@ -29,7 +29,7 @@ from spanchain.content import ContentPolicy, RedactHook
 from spanchain.logonce import LogOnce
 from spanchain.metrics import GenAIMetrics
 from spanchain.registry import RunRegistry, RunState
-from spanchain.scope import NO_PARENT, Attachment, ambient_span
+from spanchain.scope import NO_PARENT, Attachment, ambient_span, stream_frame
 from spanchain.settings import env_float, env_int
 from spanchain.version import __version__
 
@@ -116,6 +116,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
     run_inline = True
     raise_error = False
     _streaming: tuple[Any, Optional[RunState]] = (None, None)  # (run_id, state) of the last chunk's run
+    _roots_record = True  # whether the last root run's span was recording (sampled)
 
     def __init__(
         self,
@@ -186,7 +187,6 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: Optional[Mapping[str, Any]] = None,
         content: Optional[Mapping[str, Any]] = None,
         operation: str = "",
-        attach: bool = True,
     ) -> RunState:
         parent = self._registry.get(parent_run_id)
         if parent is not None:
@@ -214,7 +214,15 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             conversation = A.conversation_id(metadata)
             if conversation is not None:
                 attributes[sc.GEN_AI_CONVERSATION_ID] = conversation
+        if content and self._policy.capture and (parent.span.is_recording() if parent is not None else self._roots_record):
+            # The span will record (its parent does, or the last root did): render the content
+            # into the start attributes, saving the SDK a second, separately locked and validated
+            # set_attributes call. A wrong guess costs only the rendering; the SDK drops it.
+            self._render_content(content, attributes)
+            content = None
         span = self._tracer.start_span(span_name, context=ctx, kind=kind, attributes=attributes)
+        if parent is None:
+            self._roots_record = span.is_recording()
         if content and span.is_recording():
             self._set_content(span, content)
         state = RunState(
@@ -232,8 +240,9 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         evicted = self._registry.add(run_id, state)
         if evicted:
             self._abandon(evicted)
-        if attach and self._attach:
-            state.attachment = Attachment(span)
+        if self._attach:
+            # _start <- on_*_start (or _model_start) <- the guard <- LangChain: 3 frames up at least.
+            state.attachment = Attachment(span, stream_frame(3))
         return state
 
     def _start_bare(self, callback: str, kwargs: Mapping[str, Any]) -> None:
@@ -423,9 +432,6 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             metadata=metadata,
             content=None if defers_inputs else {sc.LC_INPUT: inputs},
             operation=operation,
-            # A streamed run is suspended between chunks while the consumer's code runs in this
-            # same context: making it current would adopt the consumer's spans.
-            attach=not defers_inputs,
         )
         if operation == sc.OP_INVOKE_AGENT:
             state.is_agent = True

@@ -9,11 +9,25 @@ where the attach cannot be undone and the caller keeps our context after the run
 So what we attach is a `RunScope`: a span stand-in that delegates to the run's span while the run
 is live and, once the run has ended, to whatever was current before it. A context we could not
 detach therefore degrades into exactly the context the caller had — never into a finished run.
+
+Streams need one more rule. A streamed run (a chat model's or LLM's `stream`, any runnable's
+`stream`/`astream`, LangGraph's `Pregel.stream`/`astream`) is started from inside a generator, and
+a generator runs in the context of whoever iterates it: the attach lands in the *consumer's*
+context, and the consumer's own code runs there between chunks, after a `break`, and (async) until
+the event loop finalises the abandoned generator. So a streamed run's scope remembers the frame of
+that generator and is live only while the frame executes: a suspended generator frame has no
+caller (`f_back` is None), an executing one has. The stream's own work (its HTTP request, nested
+runs) runs inside that frame and nests under the run; the consumer's code, between chunks or after
+abandoning the stream, never sees it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import inspect
+import sys
+from types import CodeType, FrameType
 from typing import Optional
 
 from opentelemetry import context as otel_context
@@ -25,18 +39,21 @@ from opentelemetry.trace import Span
 class RunScope(Span):
     """Current-span stand-in for one LangChain run (see module doc)."""
 
-    __slots__ = ("_span", "_previous", "ended")
+    __slots__ = ("_span", "_previous", "ended", "frame")
 
-    def __init__(self, span: Span, previous: Span) -> None:
+    def __init__(self, span: Span, previous: Span, frame: Optional[FrameType] = None) -> None:
         self._span = span
         self._previous = previous
         self.ended = False
+        self.frame = frame  # streamed runs: the generator frame whose execution makes the run live
 
     def _target(self) -> Span:
         node: Span = self
         while isinstance(node, RunScope):
             if not node.ended:
-                return node._span
+                frame = node.frame
+                if frame is None or frame.f_back is not None:
+                    return node._span
             node = node._previous
         return node
 
@@ -91,20 +108,78 @@ def ambient_span(ctx: Optional[Context] = None) -> Span:
     return node
 
 
+# How a code object takes part in starting a run, decided once per code object (keyed by id, with
+# the code kept alive so the id cannot be reused): frames of the callback machinery are skipped,
+# and the first frame past them is the one that started the run.
+_SKIP, _STREAM, _PLAIN = 0, 1, 2
+_CODE_KINDS: dict[int, tuple[CodeType, int]] = {}
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+_CALLBACK_MODULES = ("spanchain.", "langchain_core.callbacks.")
+# A @contextmanager generator suspends while the with-block (the run's body) executes: not a stream.
+_CONTEXT_MANAGER_CODES = frozenset(
+    {contextlib._GeneratorContextManager.__enter__.__code__, contextlib._AsyncGeneratorContextManager.__aenter__.__code__}
+)
+
+
+def _classify(frame: FrameType) -> int:
+    code = frame.f_code
+    module = frame.f_globals.get("__name__") or ""
+    if module.startswith(_CALLBACK_MODULES):
+        kind = _SKIP
+    elif code.co_flags & _GENERATOR_FLAGS:
+        kind = _STREAM
+    else:
+        kind = _PLAIN
+    if len(_CODE_KINDS) < 4096:
+        _CODE_KINDS[id(code)] = (code, kind)
+    return kind
+
+
+def stream_frame(depth: int) -> Optional[FrameType]:
+    """The generator frame that started the run now starting, if it is a stream, else None.
+
+    Called from the handler, `depth` frames below the first frame that may be LangChain's (a lower
+    bound: spanchain's own frames are skipped anyway); LangChain's callback manager frames are
+    skipped to reach the code that called it. `sys._getframe(n)` is used rather than following
+    `f_back`: following materialises a frame object for every frame on the way, which cost more
+    than the rest of a run's start.
+    """
+    kinds = _CODE_KINDS
+    n = depth + 1
+    while True:
+        try:
+            frame = sys._getframe(n)
+        except ValueError:
+            return None
+        code = frame.f_code
+        known = kinds.get(id(code))
+        kind = known[1] if known is not None and known[0] is code else _classify(frame)
+        if kind == _SKIP:
+            n += 1
+            continue
+        if kind == _STREAM:
+            caller = frame.f_back
+            if caller is not None and caller.f_code in _CONTEXT_MANAGER_CODES:
+                return None
+            return frame
+        return None
+
+
 class Attachment:
     """One attach of a RunScope; detached only where that is safe."""
 
     __slots__ = ("scope", "_ctx", "_token")
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, frame: Optional[FrameType] = None) -> None:
         current = otel_context.get_current()
-        self.scope = RunScope(span, settled(trace.get_current_span(current)))
+        self.scope = RunScope(span, settled(trace.get_current_span(current)), frame)
         self._ctx = trace.set_span_in_context(self.scope, current)
         self._token = otel_context.attach(self._ctx)
 
     def release(self) -> None:
         """Mark the run ended; restore the previous context if we are still on top of it."""
         self.scope.ended = True
+        self.scope.frame = None  # a generator frame keeps its locals alive: let it go
         token = self._token
         if token is None:
             return

@@ -21,7 +21,24 @@ _MAX_REPR = 2_000
 
 
 def _fallback(obj: Any) -> Any:
-    """json.dumps `default=`: called only for types it does not know."""
+    """json.dumps `default=`: called only for types it does not know.
+
+    Messages and prompt values, the commonest payloads, come back shallow: the encoder walks
+    their (JSON-native, as a rule) content in C and calls back here only for what it does not
+    know. Anything it refuses (NaN, a cycle) makes `to_json` take the total path instead.
+    """
+    kind, extras = _kind(type(obj))
+    if kind == "message":
+        out = {"type": obj.type, "content": obj.content}
+        for extra in extras:
+            value = getattr(obj, extra, None)
+            if value:
+                out[extra] = value
+        return out
+    if kind == "prompt":
+        messages = getattr(obj, "messages", None)
+        if type(messages) is list:
+            return {"messages": messages}
     return to_jsonable(obj, 0, set())
 
 
