@@ -22,7 +22,7 @@ from typing import IO, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain.exporting import BackgroundSpanExporter
-from spanchain.traces import TraceAssembler, render_tree, trace_id_hex, trace_summary
+from spanchain.traces import TraceAssembler, render_tree, trace_id_hex, trace_summary, usage_unknown
 
 ENV_OUTPUT = "SPANCHAIN_CONSOLE_OUTPUT"
 
@@ -38,13 +38,27 @@ def format_trace(spans: Sequence[ReadableSpan]) -> str:
         [
             f"── trace {'/'.join(sorted(trace_ids))}…",
             str(summary["root_name"]),
-            f"{summary['span_count']} spans",
+            _plural(summary["span_count"], "span"),
             f"{summary['duration_s'] * 1000:.1f} ms",
-            f"tokens {summary['input_tokens']}→{summary['output_tokens']}",
-            f"{errors} error{'s' if errors != 1 else ''}",
+            _tokens(spans, summary),
+            _plural(errors, "error"),
         ]
     )
     return header + "\n" + render_tree(spans) + "\n"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _tokens(spans: Sequence[ReadableSpan], summary: dict) -> str:
+    """Token totals; `tokens unknown` when the models reported no usage (not `0→0`)."""
+    known = summary["input_tokens"] or summary["output_tokens"]
+    unknown = sum(1 for s in spans if usage_unknown(s))
+    if not known:
+        return "tokens unknown" if unknown else "tokens 0→0"
+    text = f"tokens {summary['input_tokens']}→{summary['output_tokens']}"
+    return text + (f" (+{_plural(unknown, 'model call')} without usage)" if unknown else "")
 
 
 def _open_output(output: str | IO[str] | None) -> tuple[IO[str], bool]:
