@@ -30,10 +30,14 @@ def span_counts(stats: Any) -> dict[str, int] | None:
     if "dropped" not in out:
         fields = getattr(stats, "__dict__", {})
         out["dropped"] = sum(v for k, v in fields.items() if k.startswith("dropped_") and isinstance(v, int))
-    if "waiting" not in out:
+    if "waiting" not in out and "written" in out:
+        # Older stats count a span journaled to the spool as written; it is still waiting.
+        spooled = getattr(stats, "spool_pending", 0)
+        spooled = spooled if isinstance(spooled, int) else 0
         accepted = getattr(stats, "accepted", None)
-        if isinstance(accepted, int) and "written" in out:
-            out["waiting"] = max(0, accepted - out["written"] - out["dropped"])
+        queued = max(0, accepted - out["written"] - out["dropped"]) if isinstance(accepted, int) else 0
+        out["written"] = max(0, out["written"] - spooled)
+        out["waiting"] = queued + spooled
     return out if "written" in out else None
 
 
