@@ -12,6 +12,12 @@ Settings: command-line option, else environment variable, else default (see docs
   --max-connections  SPANCHAIN_SERVE_MAX_CONNECTIONS  64
   --no-translate     SPANCHAIN_SERVE_TRANSLATE=false
   --log-level        SPANCHAIN_SERVE_LOG_LEVEL        info  (debug also shows the libraries' logs)
+  --replica          SPANCHAIN_SERVE_REPLICA          <hostname>-<pid>
+
+Several replicas may share one Aim server and one SageMaker experiment (behind a Collector's
+`loadbalancing` exporter, routing by trace id): each process writes its own session runs, a run
+name fixed in OTEL_EXPORTER_AIM_RUN_NAME / OTEL_EXPORTER_SAGEMAKER_RUN_NAME gets `-<replica>`
+appended, and the spool gives each process its own locked lane. See docs/collectors.md.
 
 Exporter names are OTEL_TRACES_EXPORTER names (entry points: aim, sagemaker, otlp, console, ...)
 or `package.module:Class` for an exporter of your own.
@@ -106,8 +112,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.lower,
                         help="serve's own log level (env SPANCHAIN_SERVE_LOG_LEVEL, default info); debug also "
                         "shows the libraries' logs (Aim, boto3, ...), which otherwise only log warnings")
+    parser.add_argument("--replica", help="this process's name among several serve replicas, appended to fixed "
+                        "run names (env SPANCHAIN_SERVE_REPLICA, default <hostname>-<pid>)")
     parser.add_argument("--spool-dir", help="durable spool for spans a backend cannot take yet (env "
                         "SPANCHAIN_SERVE_SPOOL_DIR, default $XDG_STATE_HOME/spanchain/serve-spool; 'off' disables)")
+
+
+RUN_NAME_VARIABLES = ("OTEL_EXPORTER_AIM_RUN_NAME", "OTEL_EXPORTER_SAGEMAKER_RUN_NAME")
+
+
+def replica_name(args: argparse.Namespace) -> str:
+    """A name no other live replica has: hostnames differ between containers, pids on one host."""
+    import re
+    import socket
+
+    chosen = getattr(args, "replica", None) or os.environ.get("SPANCHAIN_SERVE_REPLICA")
+    raw = chosen or f"{socket.gethostname().split('.', 1)[0]}-{os.getpid()}"
+    return re.sub(r"[^A-Za-z0-9-]+", "-", raw).strip("-") or str(os.getpid())
+
+
+def apply_replica_run_names(replica: str) -> None:
+    """Replicas share one configuration: a fixed session run name would send every replica's
+    spans into the same SageMaker run (metric steps and summary.json overwriting each other) and
+    give Aim runs names nobody can tell apart. Each replica appends its own name."""
+    for variable in RUN_NAME_VARIABLES:
+        name = os.environ.get(variable)
+        if name and name.strip() and not name.endswith(f"-{replica}"):
+            os.environ[variable] = f"{name.strip()}-{replica}"
 
 
 def default_spool_dir() -> str:
@@ -164,6 +195,8 @@ def main(args: argparse.Namespace) -> int:
         queue_spans = args.queue_spans or _env("SPANCHAIN_SERVE_QUEUE_SPANS", 20_000)
         translate = not args.no_translate and _env("SPANCHAIN_SERVE_TRANSLATE", True)
         spool = apply_spool_default(args)
+        replica = replica_name(args)
+        apply_replica_run_names(replica)
         built = build_named_exporters(names)
         exporters = routed(built)
     except ConfigError as exc:
@@ -181,8 +214,8 @@ def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    logger.info("listening on %s → %s%s; spool: %s", receiver.url, ", ".join(names),
-                " (bearer token required)" if options.bearer_token else "", spool or "off")
+    logger.info("listening on %s → %s%s; spool: %s; replica %s", receiver.url, ", ".join(names),
+                " (bearer token required)" if options.bearer_token else "", spool or "off", replica)
     if args.ready_file:
         with open(args.ready_file, "w") as fh:
             fh.write(str(receiver.port))
