@@ -22,7 +22,7 @@ from typing import IO, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain.exporting import BackgroundSpanExporter
-from spanchain.traces import TraceAssembler, render_tree, trace_id_hex, trace_summary, usage_unknown
+from spanchain.traces import TraceAssembler, render_tree, run_type, trace_id_hex, trace_summary, usage_unknown
 
 ENV_OUTPUT = "SPANCHAIN_CONSOLE_OUTPUT"
 
@@ -35,7 +35,8 @@ def format_trace(spans: Sequence[ReadableSpan]) -> str:
     trace_ids = {trace_id_hex(s.context.trace_id)[:8] for s in spans}
     errors = summary["errors"]
     header = "  ".join(
-        [
+        part
+        for part in [
             f"── trace {'/'.join(sorted(trace_ids))}…",
             str(summary["root_name"]),
             _plural(summary["span_count"], "span"),
@@ -43,6 +44,7 @@ def format_trace(spans: Sequence[ReadableSpan]) -> str:
             _tokens(spans, summary),
             _plural(errors, "error"),
         ]
+        if part  # no tokens part for a trace without model calls
     )
     return header + "\n" + render_tree(spans) + "\n"
 
@@ -56,7 +58,9 @@ def _tokens(spans: Sequence[ReadableSpan], summary: dict) -> str:
     known = summary["input_tokens"] or summary["output_tokens"]
     unknown = sum(1 for s in spans if usage_unknown(s))
     if not known:
-        return "tokens unknown" if unknown else "tokens 0→0"
+        if unknown:
+            return "tokens unknown"
+        return "" if not any(run_type(s) in ("llm", "chat_model") for s in spans) else "tokens 0→0"
     text = f"tokens {summary['input_tokens']}→{summary['output_tokens']}"
     return text + (f" (+{_plural(unknown, 'model call')} without usage)" if unknown else "")
 

@@ -70,13 +70,13 @@ def _where(name: str, exporter: Any, guard: Any) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def exporter_line(name: str, exporter: Any, guard: Any = None) -> str:
+def exporter_line(name: str, exporter: Any, guard: Any = None, width: int = 10) -> str:
     counts = span_counts(getattr(exporter, "stats", None))
     if counts is None and guard is not None:
         counts = {"written": guard.written, "waiting": 0, "dropped": guard.dropped}
     numbers = ", ".join(f"{k} {counts[k]}" for k in COUNTS if k in counts) if counts else "no counts kept"
     where = _where(name, exporter, guard)
-    return f"  {name:<10} {numbers}" + (f" · {where}" if where else "")
+    return f"  {name:<{width}} {numbers}" + (f" · {where}" if where else "")
 
 
 def spans_seen(exporters: Mapping[str, Any], guards: Mapping[str, Any] | None = None) -> int:
@@ -96,9 +96,10 @@ def render(exporters: Mapping[str, Any], guards: Mapping[str, Any] | None = None
     if any(getattr(g, "warned", False) for g in (guards or {}).values()):
         note = ""  # the unreachable-endpoint warning already said it
     lines = ["spanchain: where the spans went" + (f" ({note})" if note else "")]
+    width = max([10, *(len(name) for name in exporters)])
     for name, exporter in exporters.items():
         try:
-            lines.append(exporter_line(name, exporter, (guards or {}).get(name)))
+            lines.append(exporter_line(name, exporter, (guards or {}).get(name), width))
         except Exception as exc:  # a summary must never fail the exit
             lines.append(f"  {name:<10} (no summary: {exc!r})")
     return "\n".join(lines) + "\n"
