@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: demo test setup bench bench-aim bench-sagemaker bench-serve chaos docs clean
+.PHONY: demo test setup dist bench bench-aim bench-sagemaker bench-serve chaos docs clean
 
 setup: .venv/.synced
 
@@ -22,6 +22,13 @@ $(UV):
 .venv/.synced: $(UV) pyproject.toml uv.lock exporters/aim/pyproject.toml exporters/sagemaker/pyproject.toml
 	$(UV) sync --frozen --all-packages --group dev
 	@touch $@
+
+# Wheels of spanchain and both exporters, side by side, so the extras resolve from this folder:
+#   pip install --find-links dist "spanchain[otel,aim,sagemaker]"
+DIST ?= dist
+dist: $(UV)
+	rm -rf $(DIST)
+	$(UV) build --all-packages --wheel --out-dir $(DIST)
 
 demo: setup
 	$(RUN) spanchain demo
@@ -53,4 +60,4 @@ docs: setup
 	$(RUN) mkdocs build --strict
 
 clean:
-	rm -rf .venv .tools site
+	rm -rf .venv .tools site dist

@@ -37,3 +37,25 @@ def test_demo_exports_to_terminal_aim_and_sagemaker_emulator(tmp_path):
     counts = re.search(r"read back: (\d+) parameters, (\d+) metrics", text)
     assert counts and int(counts.group(1)) > 0 and int(counts.group(2)) > 0
     assert "status Completed" in text  # read back after the exporter closed the session run
+    # what the demo leaves behind, once the emulator is gone
+    demo_dir = tmp_path / "spanchain-demo"
+    spans_file = demo_dir / "spans.jsonl"
+    assert f"spanchain view {spans_file}" in text
+    run_dirs = list((demo_dir / "sagemaker" / "spanchain-demo").iterdir())
+    assert len(run_dirs) == 1 and run_dirs[0].name.startswith("demo-") and str(run_dirs[0]) in text
+    import json
+
+    tc = json.loads((run_dirs[0] / "run.json").read_text())
+    assert tc["Status"]["PrimaryStatus"] == "Completed" and tc["Parameters"] and tc["Metrics"]
+    assert json.loads((run_dirs[0] / "experiment.json").read_text())["ExperimentName"] == "spanchain-demo"
+    trace_docs = list((run_dirs[0] / "s3" / "traces").glob("*.json"))
+    assert trace_docs
+    spanchain_cmd = [spanchain, "view"]
+    for source in (spans_file, *trace_docs):
+        shown = subprocess.run([*spanchain_cmd, str(source)], env=env, capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        assert "invoke_workflow research_session" in shown.stdout and "ERROR ValueError" in shown.stdout
+    # the Aim repo is a directory: a clear pointer instead of "Is a directory"
+    shown = subprocess.run([*spanchain_cmd, repo], env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 2 and "Is a directory" not in shown.stderr
+    assert f"aim up --repo {repo}" in shown.stderr and str(spans_file) in shown.stderr

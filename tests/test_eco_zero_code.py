@@ -80,7 +80,17 @@ def test_content_reaches_the_collector_only_when_switched_on(receiver):
 def test_broken_configuration_never_breaks_the_app():
     proc = subprocess.run(
         spanchain_cmd("run", "--", sys.executable, str(EXAMPLE_APP)),
-        env=python_env(OTEL_TRACES_EXPORTER="no_such_exporter"), capture_output=True, text=True, timeout=120,
+        env=python_env(SPANCHAIN_OTLP_CONTENT="maybe"), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0 and "tool failed as expected" in proc.stdout
+    assert "tracing is OFF" in proc.stderr and "SPANCHAIN_OTLP_CONTENT" in proc.stderr
+    # an exporter name nobody answers to, inside the app (`spanchain run` refuses it up front)
+    from spanchain.cli import BOOTSTRAP_DIR
+
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE_APP)],
+        env=python_env(OTEL_TRACES_EXPORTER="no_such_exporter", PYTHONPATH=BOOTSTRAP_DIR),
+        capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0 and "tool failed as expected" in proc.stdout
     assert "tracing is OFF" in proc.stderr and "no_such_exporter" in proc.stderr

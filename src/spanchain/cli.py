@@ -111,6 +111,23 @@ def child_environment(args: argparse.Namespace, environ: dict | None = None) -> 
     return env
 
 
+def exporter_name_problem(env: dict) -> str | None:
+    """Why the child's OTEL_TRACES_EXPORTER cannot work as written, or None.
+
+    `spanchain run` stops here rather than start the app with part of its tracing missing: the
+    user is at the terminal and can fix the name now. (Inside an app started another way, the
+    valid exporters keep working and the typo is logged; see config.configure_from_environment.)"""
+    from spanchain.config import ENV_TRACES_EXPORTER, installed_exporter_names, split_names, unknown_exporter_message, unknown_exporter_names
+
+    raw = env.get(ENV_TRACES_EXPORTER) or ""
+    unknown = unknown_exporter_names(split_names(raw))
+    if not unknown:
+        return None
+    installed = installed_exporter_names()
+    reasons = "; ".join(unknown_exporter_message(n, installed) for n in unknown)
+    return f"{ENV_TRACES_EXPORTER}={raw}: {reasons}. Not starting the app: fix the name (or pass --exporters)."
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -119,6 +136,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("spanchain run: nothing to run; usage: spanchain run [options] -- python app.py", file=sys.stderr)
         return 2
     env = child_environment(args)
+    problem = exporter_name_problem(env)
+    if problem:
+        print(f"spanchain run: {problem}", file=sys.stderr)
+        return 2
     try:
         # exec: the app becomes this process, so signals and exit codes are its own.
         os.execvpe(cmd[0], cmd, env)

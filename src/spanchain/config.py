@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from spanchain import routing
+from spanchain.reachability import guard_otlp
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ ENV_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
 ENV_OTLP_CONTENT = "SPANCHAIN_OTLP_CONTENT"
 ENV_CONTENT_EXPORTERS = "SPANCHAIN_CONTENT_EXPORTERS"
 ENV_INSTRUMENT = "SPANCHAIN_INSTRUMENT"
+ENV_SUMMARY = "SPANCHAIN_SUMMARY"
 
 DEFAULT_EXPORTERS = "otlp"
 DEFAULT_OTLP_PROTOCOL = "http/protobuf"
@@ -70,6 +72,19 @@ class Setup:
     content_exporters: frozenset[str] | None = None  # None: every exporter receives content
     instrumented: bool = False
     is_shut_down: bool = False
+    guards: dict[str, SpanExporter] = field(default_factory=dict)  # OTLP reachability, by name
+    exporters_note: str = ""  # how the exporters were chosen, for the exit summary
+    summary: bool = False  # print where the spans went at exit
+    summary_printed: bool = False
+
+    def print_summary(self) -> None:
+        """Where the spans went, on stderr (once)."""
+        if self.summary_printed:
+            return
+        self.summary_printed = True
+        from spanchain.summary import print_summary
+
+        print_summary(self.exporters, self.guards, self.exporters_note)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Hand every finished span to the exporters, then have each exporter write it (bounded)."""
@@ -137,12 +152,44 @@ def _load_entry_point(group: str, name: str):
 
     found = list(entry_points(group=group, name=name))
     if not found:
+        if group == EXPORTER_GROUP:
+            raise ConfigError(unknown_exporter_message(name))
         available = sorted({ep.name for ep in entry_points(group=group)})
-        raise ConfigError(
-            f"no {group} entry point named {name!r}; installed: {', '.join(available) or 'none'}"
-            + (". Install spanchain-aim / spanchain-sagemaker for aim / sagemaker." if name in ("aim", "sagemaker") else "")
-        )
+        raise ConfigError(f"no {group} entry point named {name!r}; installed: {', '.join(available) or 'none'}")
     return found[0].load()
+
+
+def installed_exporter_names() -> list[str]:
+    """Every name OTEL_TRACES_EXPORTER accepts here: the entry points, `otlp` (our alias for the
+    OTLP package the protocol picks) and `none`."""
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group=EXPORTER_GROUP)}
+    if names & set(_OTLP_ENTRY_POINTS.values()):
+        names.add("otlp")
+    return sorted(names) + ["none"]
+
+
+def unknown_exporter_names(names: Iterable[str]) -> list[str]:
+    """The names no installed exporter answers to (`none` and `otlp` count as known when the
+    OTLP package is there)."""
+    installed = set(installed_exporter_names())
+    return [n for n in names if n.lower() != "none" and n not in installed]
+
+
+def unknown_exporter_message(name: str, installed: Sequence[str] | None = None) -> str:
+    """`unknown exporter 'consol' (did you mean 'console'?); installed: ...` plus how to get it."""
+    import difflib
+
+    installed = list(installed if installed is not None else installed_exporter_names())
+    close = difflib.get_close_matches(name.lower(), installed, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    extra = {
+        "aim": "; pip install spanchain-aim for aim",
+        "sagemaker": "; pip install spanchain-sagemaker for sagemaker",
+        "otlp": "; pip install 'spanchain[otel]' for otlp",
+    }.get(name, "")
+    return f"unknown exporter {name!r}{hint}; installed: {', '.join(installed)}{extra}"
 
 
 def otlp_entry_point() -> str:
@@ -194,10 +241,19 @@ def resolve_exporters(exporters: ExporterSpec | Sequence[ExporterSpec] | Mapping
     """Argument, else OTEL_TRACES_EXPORTER, else `otlp`; `none` means no exporter."""
     if isinstance(exporters, Mapping):
         return dict(exporters)
+    source = "exporters"
     if exporters is None:
-        exporters = os.environ.get(ENV_TRACES_EXPORTER) or DEFAULT_EXPORTERS
+        raw = os.environ.get(ENV_TRACES_EXPORTER)
+        source = f"{ENV_TRACES_EXPORTER}={raw}" if raw else f"the default exporter {DEFAULT_EXPORTERS!r}"
+        exporters = raw or DEFAULT_EXPORTERS
     if isinstance(exporters, (str, SpanExporter)):
         exporters = [exporters] if isinstance(exporters, SpanExporter) else split_names(exporters)
+    # Every name checked before anything is built: all typos reported at once, with suggestions.
+    named = [n for spec in exporters if not isinstance(spec, SpanExporter) for n in split_names(str(spec))]
+    unknown = unknown_exporter_names(named)
+    if unknown:
+        installed = installed_exporter_names()
+        raise ConfigError(f"{source}: " + "; ".join(unknown_exporter_message(n, installed) for n in unknown))
     built: dict[str, SpanExporter] = {}
     made_here: list[SpanExporter] = []
     try:
@@ -282,6 +338,7 @@ def configure(
     otlp_content: bool | None = None,
     content_exporters: Iterable[str] | None = None,
     instrument: bool | None = None,
+    summary: bool | None = None,
     **instrument_options: Any,
 ) -> Setup:
     """Set up tracing for LangChain in one call and return what was set up.
@@ -294,6 +351,8 @@ def configure(
     - otlp_content / content_exporters: content routing, see `spanchain.routing`.
     - instrument: add the LangChain callback handler to every run (default: SPANCHAIN_INSTRUMENT,
       else true); extra keyword arguments go to `spanchain.instrument()`.
+    - summary: print where the spans went (counts, Aim runs, SageMaker run, OTLP endpoint) on
+      stderr at exit (default: SPANCHAIN_SUMMARY, else true).
 
     Calling it again for the global provider returns the first Setup (and warns when the second
     call asked for something different); `Setup.shutdown()` then configure again to change it.
@@ -327,6 +386,9 @@ def configure(
             owns = True
 
         setup = Setup(tracer_provider=provider, owns_provider=owns, content_exporters=allowed)
+        setup.summary = env_flag(ENV_SUMMARY, True) if summary is None else bool(summary)
+        if exporters is None and not os.environ.get(ENV_TRACES_EXPORTER):
+            setup.exporters_note = f"OTEL_TRACES_EXPORTER is not set, so the OpenTelemetry default {DEFAULT_EXPORTERS!r} is used"
         add = getattr(provider, "add_span_processor", None)
         if add is None:
             logger.warning(
@@ -336,7 +398,12 @@ def configure(
             )
         else:
             for name, exporter in built.items():
-                processor = BatchSpanProcessor(routing.route(name, exporter, allowed))
+                target = exporter
+                if exporter_name(exporter) == "otlp":
+                    target = guard_otlp(exporter, setup.exporters_note)
+                    if target is not exporter:
+                        setup.guards[name] = target
+                processor = BatchSpanProcessor(routing.route(name, target, allowed))
                 add(processor)
                 setup.processors.append(processor)
                 setup.exporters[name] = exporter
@@ -348,7 +415,7 @@ def configure(
             setup.instrumented = _instrument(None if tracer_provider is None else provider, instrument_options)
         if tracer_provider is None:
             _global_setup = setup
-            if setup.processors:
+            if setup.processors or setup.summary:
                 _flush_before_interpreter_shutdown(setup)
         return setup
 
@@ -377,12 +444,13 @@ def _flush_before_interpreter_shutdown(setup: Setup) -> None:
 
 
 def _safe_exit_flush(setup: Setup) -> None:
-    if setup.is_shut_down:
-        return
-    try:
-        setup.force_flush(EXIT_FLUSH_TIMEOUT_MS)
-    except Exception as exc:
-        logger.warning("spanchain: flushing at exit failed: %r", exc)
+    if not setup.is_shut_down:
+        try:
+            setup.force_flush(EXIT_FLUSH_TIMEOUT_MS)
+        except Exception as exc:
+            logger.warning("spanchain: flushing at exit failed: %r", exc)
+    if setup.summary:
+        setup.print_summary()
 
 
 def _new_provider(service_name, resource_attributes, sampler) -> TracerProvider:
@@ -408,9 +476,25 @@ def _instrument(provider, options: Mapping[str, Any]) -> bool:
 
 
 def configure_from_environment(*, instrument: bool | None = None) -> Setup | None:
-    """Zero-code entry (`spanchain run`, `opentelemetry-instrument`): never raises into the app."""
+    """Zero-code entry (`spanchain run`, `opentelemetry-instrument`): never raises into the app.
+
+    A name in OTEL_TRACES_EXPORTER that no installed exporter answers to is reported once (with
+    a suggestion) and left out: the valid exporters keep working, since nobody is there to fix
+    the name before the app runs. (`spanchain run` checks the names before starting the app.)"""
     try:
-        return configure(instrument=instrument)
+        exporters = None
+        raw = os.environ.get(ENV_TRACES_EXPORTER)
+        names = split_names(raw or "")
+        unknown = unknown_exporter_names(names)
+        if unknown:
+            installed = installed_exporter_names()
+            exporters = [n for n in names if n not in unknown and n.lower() != "none"]
+            logger.error(
+                "spanchain: %s=%s: %s; tracing continues with %s",
+                ENV_TRACES_EXPORTER, raw, "; ".join(unknown_exporter_message(n, installed) for n in unknown),
+                ", ".join(exporters) if exporters else "no exporter left (tracing is OFF)",
+            )
+        return configure(exporters, instrument=instrument)
     except Exception as exc:
         logger.error("spanchain: tracing is OFF, configuration failed: %s", exc)
         return None

@@ -22,7 +22,7 @@ from typing import IO, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain.export import DeliverySettings, EngineSpanExporter, Trace, TraceWriter
-from spanchain.traces import render_tree, trace_id_hex, trace_summary
+from spanchain.traces import render_tree, run_type, trace_id_hex, trace_summary, usage_unknown
 
 ENV_OUTPUT = "SPANCHAIN_CONSOLE_OUTPUT"
 
@@ -35,16 +35,34 @@ def format_trace(spans: Sequence[ReadableSpan]) -> str:
     trace_ids = {trace_id_hex(s.context.trace_id)[:8] for s in spans}
     errors = summary["errors"]
     header = "  ".join(
-        [
+        part
+        for part in [
             f"── trace {'/'.join(sorted(trace_ids))}…",
             str(summary["root_name"]),
-            f"{summary['span_count']} spans",
+            _plural(summary["span_count"], "span"),
             f"{summary['duration_s'] * 1000:.1f} ms",
-            f"tokens {summary['input_tokens']}→{summary['output_tokens']}",
-            f"{errors} error{'s' if errors != 1 else ''}",
+            _tokens(spans, summary),
+            _plural(errors, "error"),
         ]
+        if part  # no tokens part for a trace without model calls
     )
     return header + "\n" + render_tree(spans) + "\n"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _tokens(spans: Sequence[ReadableSpan], summary: dict) -> str:
+    """Token totals; `tokens unknown` when the models reported no usage (not `0→0`)."""
+    known = summary["input_tokens"] or summary["output_tokens"]
+    unknown = sum(1 for s in spans if usage_unknown(s))
+    if not known:
+        if unknown:
+            return "tokens unknown"
+        return "" if not any(run_type(s) in ("llm", "chat_model") for s in spans) else "tokens 0→0"
+    text = f"tokens {summary['input_tokens']}→{summary['output_tokens']}"
+    return text + (f" (+{_plural(unknown, 'model call')} without usage)" if unknown else "")
 
 
 def _open_output(output: str | IO[str] | None) -> tuple[IO[str], bool]:

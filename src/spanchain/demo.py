@@ -5,7 +5,10 @@ By default the spans go to:
 - a local Aim repo (`./spanchain-demo/aim`, or --aim-repo / OTEL_EXPORTER_AIM_REPO);
 - SageMaker Experiments: to AWS when credentials or an endpoint are configured, otherwise to a
   local moto server that the demo starts itself and labels as an emulator.
-Then it prints where the data went and how to look at it.
+Then it prints where the data went and how to look at it. What it leaves behind in
+./spanchain-demo: the Aim repo, `spans.jsonl` (every span, for `spanchain view`), and when the
+emulator was used, `sagemaker/<experiment>/<run>/` (the run's parameters, metrics and trace
+documents, read back before the emulator stopped).
 """
 
 from __future__ import annotations
@@ -48,10 +51,14 @@ class _Demo:
         self.exporters: dict[str, Any] = {}
         self.emulator = None
         self.cleanups: list[Callable[[], None]] = []
+        self.memory = None  # every span, saved to spans.jsonl afterwards
 
     def build(self) -> None:
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
         from spanchain.console import ConsoleTreeExporter
 
+        self.memory = InMemorySpanExporter()
         if not self.args.no_tree:
             self.exporters["console"] = ConsoleTreeExporter(output=sys.stdout)
         if not self.args.no_aim:
@@ -98,7 +105,7 @@ class _Demo:
         from spanchain import OpenTelemetryCallbackHandler, demo_app
 
         provider = TracerProvider(resource=Resource.create({"service.name": "spanchain-demo"}))
-        for exporter in self.exporters.values():
+        for exporter in [*self.exporters.values(), self.memory]:
             # Our exporters queue in export(): a simple processor never waits on a backend.
             provider.add_span_processor(SimpleSpanProcessor(exporter))
         handler = OpenTelemetryCallbackHandler(provider)
@@ -124,6 +131,8 @@ class _Demo:
         where = sm.location() if sm is not None else None
         if self.emulator and where is not None:
             report.append(self._emulator_readback(where))
+            report.extend(self._save_emulated_run(where))
+        report.extend(self._save_spans())
         self.out("")
         self.out("Where the data went:")
         for line in report:
@@ -143,7 +152,7 @@ class _Demo:
         sm = self.exporters.get("sagemaker")
         if sm is not None:
             where = sm.location()
-            label = f"EMULATOR (moto at {self.emulator.endpoint_url}, data lives only while the demo runs)" if self.emulator else "AWS"
+            label = f"EMULATOR (moto at {self.emulator.endpoint_url}, gone when the demo ends; a copy is saved below)" if self.emulator else "AWS"
             lines.append(f"SageMaker Experiments [{label}]:")
             if where is None:
                 lines.append("  (nothing written; see log)")
@@ -162,6 +171,37 @@ class _Demo:
             return f"  read back: {len(tc.get('Parameters', {}))} parameters, {len(tc.get('Metrics', []))} metrics, status {tc.get('Status', {}).get('PrimaryStatus')}"
         except Exception as exc:
             return f"  read back failed: {exc!r}"
+
+    def _save_emulated_run(self, where: Any) -> list[str]:
+        """The emulator forgets everything when it stops: write the run down under the demo dir."""
+        from spanchain_sagemaker.snapshot import save_run
+
+        dest = os.path.abspath(os.path.join(DEFAULT_DIR, "sagemaker", where.experiment, where.run))
+        try:
+            saved = save_run(self.emulator.client, where, dest)
+        except Exception as exc:
+            return [f"  saving the emulated run failed: {exc!r}"]
+        return [
+            f"  saved: {dest}  (experiment.json, run.json: {saved['parameters']} parameters, "
+            f"{saved['metrics']} metrics; s3/: {saved['files']} files, trace documents under s3/traces)",
+        ]
+
+    def _save_spans(self) -> list[str]:
+        """Every span as a JSON line, for `spanchain view` (and anything else reading JSON)."""
+        import json
+
+        from spanchain.traces import span_to_dict
+
+        path = os.path.abspath(os.path.join(DEFAULT_DIR, "spans.jsonl"))
+        spans = self.memory.get_finished_spans() if self.memory is not None else ()
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as fh:
+                for span in spans:
+                    fh.write(json.dumps(span_to_dict(span)) + "\n")
+        except OSError as exc:
+            return [f"spans file: cannot write {path}: {exc.strerror or exc}"]
+        return [f"spans file: {path}  ({len(spans)} spans; view them: spanchain view {path})"]
 
     def close(self) -> None:
         for cleanup in reversed(self.cleanups):

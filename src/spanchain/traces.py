@@ -147,6 +147,14 @@ def token_usage(span: ReadableSpan) -> tuple[int, int]:
     )
 
 
+def usage_unknown(span: ReadableSpan) -> bool:
+    """A model span whose model reported no token usage: its tokens are unknown, not zero."""
+    attrs = span.attributes or {}
+    return run_type(span) in _LLM_TYPES and attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS) is None and (
+        attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS) is None
+    )
+
+
 # Which of the seed handlers' counters each LangChain callback bumps, besides "step" (bumped by
 # every callback). Drop-in handlers count live with this table; `seed_counters` derives the same
 # numbers from finished spans. As in `seed_counters`, an agent action is not a tool start.
@@ -251,6 +259,8 @@ def _describe(span: ReadableSpan) -> str:
     i, o = token_usage(span)
     if i or o:
         parts.append(f"tokens {i}→{o}")
+    elif usage_unknown(span):
+        parts.append("tokens unknown")
     ttfc = _float_attr(attrs, sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
     if ttfc is not None:
         parts.append(f"ttfc {ttfc * 1000:.1f} ms")

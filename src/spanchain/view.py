@@ -11,6 +11,7 @@ another (other text in between is skipped, so an app's captured stdout works):
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from datetime import datetime
@@ -177,10 +178,39 @@ def render(spans: Sequence[ReadableSpan], fmt: str = "tree") -> str:
     return "\n".join(format_trace(g) for g in groups)
 
 
+def _is_aim_repo(path: str) -> bool:
+    return os.path.basename(os.path.normpath(path)) == ".aim" or os.path.isdir(os.path.join(path, ".aim"))
+
+
+def expand_directories(paths: Sequence[str]) -> list[str]:
+    """A folder stands for the .json/.jsonl files directly in it (a demo dir, a folder of trace
+    documents); an Aim repo is not a span file, and the error says what to do instead."""
+    out: list[str] = []
+    for path in paths:
+        if path == "-" or not os.path.isdir(path):
+            out.append(path)
+            continue
+        if _is_aim_repo(path):
+            repo = os.path.dirname(os.path.normpath(path)) if os.path.basename(os.path.normpath(path)) == ".aim" else path
+            hint = f"{path} is an Aim repo, not a span file: open it with `aim up --repo {repo}`"
+            spans_file = os.path.join(os.path.dirname(os.path.normpath(repo)), "spans.jsonl")
+            if os.path.isfile(spans_file):
+                hint += f"; the same spans as a file: spanchain view {spans_file}"
+            raise ViewError(hint)
+        found = sorted(
+            os.path.join(path, name) for name in os.listdir(path)
+            if name.endswith((".json", ".jsonl")) and os.path.isfile(os.path.join(path, name))
+        )
+        if not found:
+            raise ViewError(f"{path} is a directory with no .json or .jsonl files in it")
+        out.extend(found)
+    return out
+
+
 def view_files(paths: Sequence[str], fmt: str = "tree", out=None) -> int:
     out = out or sys.stdout
     texts = []
-    for path in paths:
+    for path in expand_directories(paths):
         try:
             if path == "-":
                 texts.append(sys.stdin.read())
@@ -192,5 +222,5 @@ def view_files(paths: Sequence[str], fmt: str = "tree", out=None) -> int:
     spans = load_spans(texts)
     out.write(render(spans, fmt))
     traces = len({trace_id_hex(s.context.trace_id) for s in spans})
-    print(f"{len(spans)} spans in {traces} traces", file=sys.stderr)
+    print(f"{len(spans)} span{'' if len(spans) == 1 else 's'} in {traces} trace{'' if traces == 1 else 's'}", file=sys.stderr)
     return 0

@@ -11,6 +11,13 @@ Settings: command-line option, else environment variable, else default (see docs
   --queue-spans      SPANCHAIN_SERVE_QUEUE_SPANS      20000
   --max-connections  SPANCHAIN_SERVE_MAX_CONNECTIONS  64
   --no-translate     SPANCHAIN_SERVE_TRANSLATE=false
+  --log-level        SPANCHAIN_SERVE_LOG_LEVEL        info  (debug also shows the libraries' logs)
+  --replica          SPANCHAIN_SERVE_REPLICA          <hostname>-<pid>
+
+Several replicas may share one Aim server and one SageMaker experiment (behind a Collector's
+`loadbalancing` exporter, routing by trace id): each process writes its own session runs, a run
+name fixed in OTEL_EXPORTER_AIM_RUN_NAME / OTEL_EXPORTER_SAGEMAKER_RUN_NAME gets `-<replica>`
+appended, and the spool gives each process its own locked lane. See docs/collectors.md.
 
 Exporter names are OTEL_TRACES_EXPORTER names (entry points: aim, sagemaker, otlp, console, ...)
 or `package.module:Class` for an exporter of your own.
@@ -35,6 +42,18 @@ from spanchain.config import ConfigError, build_exporter, env_flag, split_names
 logger = logging.getLogger("spanchain.serve")
 
 DEFAULT_EXPORTERS = "aim,sagemaker"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def setup_logging(level_name: str) -> None:
+    """serve's own lines at `level_name`; other libraries (Aim's reporter, botocore...) only say
+    warnings unless debug is asked for."""
+    if level_name not in LOG_LEVELS:
+        raise ConfigError(f"log level {level_name!r}: use one of {', '.join(LOG_LEVELS)}")
+    level = getattr(logging, level_name.upper())
+    logging.basicConfig(level=min(level, logging.WARNING) if level == logging.DEBUG else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("spanchain").setLevel(level)
 
 
 def build_named_exporters(names: Sequence[str]) -> dict[str, SpanExporter]:
@@ -90,8 +109,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-translate", action="store_true", help="do not translate OpenInference/OpenLLMetry/gen_ai spans")
     parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to flush on shutdown (default 30)")
     parser.add_argument("--ready-file", help="write the bound port here once listening (for scripts)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.lower,
+                        help="serve's own log level (env SPANCHAIN_SERVE_LOG_LEVEL, default info); debug also "
+                        "shows the libraries' logs (Aim, boto3, ...), which otherwise only log warnings")
+    parser.add_argument("--replica", help="this process's name among several serve replicas, appended to fixed "
+                        "run names (env SPANCHAIN_SERVE_REPLICA, default <hostname>-<pid>)")
     parser.add_argument("--spool-dir", help="durable spool for spans a backend cannot take yet (env "
                         "SPANCHAIN_SERVE_SPOOL_DIR, default $XDG_STATE_HOME/spanchain/serve-spool; 'off' disables)")
+
+
+RUN_NAME_VARIABLES = ("OTEL_EXPORTER_AIM_RUN_NAME", "OTEL_EXPORTER_SAGEMAKER_RUN_NAME")
+
+
+def replica_name(args: argparse.Namespace) -> str:
+    """A name no other live replica has: hostnames differ between containers, pids on one host."""
+    import re
+    import socket
+
+    chosen = getattr(args, "replica", None) or os.environ.get("SPANCHAIN_SERVE_REPLICA")
+    raw = chosen or f"{socket.gethostname().split('.', 1)[0]}-{os.getpid()}"
+    return re.sub(r"[^A-Za-z0-9-]+", "-", raw).strip("-") or str(os.getpid())
+
+
+def apply_replica_run_names(replica: str) -> None:
+    """Replicas share one configuration: a fixed session run name would send every replica's
+    spans into the same SageMaker run (metric steps and summary.json overwriting each other) and
+    give Aim runs names nobody can tell apart. Each replica appends its own name."""
+    for variable in RUN_NAME_VARIABLES:
+        name = os.environ.get(variable)
+        if name and name.strip() and not name.endswith(f"-{replica}"):
+            os.environ[variable] = f"{name.strip()}-{replica}"
 
 
 def default_spool_dir() -> str:
@@ -141,17 +188,23 @@ def start(exporters: Mapping[str, SpanExporter], options=None, *, queue_spans: i
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
+        setup_logging((args.log_level or _env("SPANCHAIN_SERVE_LOG_LEVEL", "info")).strip().lower())
         names = split_names(args.exporters or _env("SPANCHAIN_SERVE_EXPORTERS", DEFAULT_EXPORTERS))
         options = options_from(args)
         queue_spans = args.queue_spans or _env("SPANCHAIN_SERVE_QUEUE_SPANS", 20_000)
         translate = not args.no_translate and _env("SPANCHAIN_SERVE_TRANSLATE", True)
         spool = apply_spool_default(args)
-        exporters = routed(build_named_exporters(names))
+        replica = replica_name(args)
+        apply_replica_run_names(replica)
+        built = build_named_exporters(names)
+        exporters = routed(built)
     except ConfigError as exc:
         print(f"spanchain serve: {exc}", file=sys.stderr)
         return 2
+    from spanchain.serve.preflight import check_exporters
+
+    check_exporters(built)
     try:
         receiver = start(exporters, options, queue_spans=queue_spans, translate=translate)
     except OSError as exc:
@@ -161,33 +214,40 @@ def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    logger.info("listening on %s → %s%s; spool: %s", receiver.url, ", ".join(names),
-                " (bearer token required)" if options.bearer_token else "", spool or "off")
+    logger.info("listening on %s → %s%s; spool: %s; replica %s", receiver.url, ", ".join(names),
+                " (bearer token required)" if options.bearer_token else "", spool or "off", replica)
     if args.ready_file:
         with open(args.ready_file, "w") as fh:
             fh.write(str(receiver.port))
-    _report_until(stop, receiver)
+    _report_until(stop, receiver, exporters=built)
     logger.info("draining (up to %.0fs)…", args.drain_timeout)
     ok = receiver.stop(args.drain_timeout)
-    _log_progress(receiver, final=True)
+    _log_progress(receiver, final=True, exporters=built)
     return 0 if ok else 1
 
 
-def _log_progress(receiver, final: bool = False) -> None:
-    r, p = receiver.stats, receiver.pipeline.stats
-    logger.info(
-        "%sreceived %d spans in %d requests, exported %d, queued %d, rejected %d, refused %d (429/503)%s",
-        "final: " if final else "",
-        r.received_spans, r.requests, p.exported_spans, receiver.pipeline.queued_spans,
-        r.rejected_spans, r.overloaded,
-        f", exporter failures {p.export_failures}" if p.export_failures else "",
-    )
+def _log_progress(receiver, final: bool = False, exporters: Mapping[str, SpanExporter] | None = None) -> None:
+    """Received / queued / refused here, then what each exporter really did with the spans
+    (written, still waiting e.g. in its spool, dropped): handing a span to an exporter is not
+    the same as the backend having it."""
+    from spanchain.summary import exporter_line
+
+    r = receiver.stats
+    lines = [
+        "%sreceived %d spans in %d requests, queued %d, rejected %d, refused %d (429/503)" % (
+            "final: " if final else "",
+            r.received_spans, r.requests, receiver.pipeline.queued_spans, r.rejected_spans, r.overloaded,
+        )
+    ]
+    for name, exporter in (exporters or {}).items():
+        lines.append(exporter_line(name, exporter))
+    logger.info("\n".join(lines))
 
 
-def _report_until(stop: threading.Event, receiver, every_s: float = 10.0) -> None:
+def _report_until(stop: threading.Event, receiver, every_s: float = 10.0, exporters=None) -> None:
     """Progress on long runs: a line every `every_s` seconds while spans keep arriving."""
     last = -1
     while not stop.wait(every_s):
         if receiver.stats.received_spans != last:
             last = receiver.stats.received_spans
-            _log_progress(receiver)
+            _log_progress(receiver, exporters=exporters)

@@ -4,6 +4,10 @@ A real `spanchain serve --exporters aim` process on loopback, writing a fresh Ai
 client threads post pre-encoded OTLP/HTTP protobuf batches of LangChain-shaped traces over
 keep-alive connections, honouring 429/503 + Retry-After as a collector would. The clock runs from
 the first request until the Aim exporter reports every span written (read from `/health`).
+
+`--replicas N` starts N serve processes writing to one `aim server` (`--aim-server`, implied when
+N > 1) and sends each trace to replica `trace_id % N`, as a Collector's `loadbalancing` exporter
+with `routing_key: traceID` would; the figure is the sum over the replicas.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ class ClientStats:
     errors: list[str] = field(default_factory=list)
 
 
-def build_bodies(total_spans: int, batch_spans: int, spans_per_trace: int, compress: bool) -> list[bytes]:
-    """OTLP protobuf request bodies holding `total_spans` spans in whole LangChain-like traces."""
+def build_bodies(total_spans: int, batch_spans: int, spans_per_trace: int, compress: bool,
+                 replicas: int = 1) -> list[tuple[int, bytes]]:
+    """(replica, OTLP protobuf request body) pairs holding `total_spans` spans in whole
+    LangChain-like traces; every trace goes to replica `trace_id % replicas`."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -48,8 +54,8 @@ def build_bodies(total_spans: int, batch_spans: int, spans_per_trace: int, compr
     provider.add_span_processor(SimpleSpanProcessor(mem))
     tracer = provider.get_tracer("spanchain-bench")
     traces = max(1, total_spans // spans_per_trace)
-    bodies: list[bytes] = []
-    batch: list = []
+    bodies: list[tuple[int, bytes]] = []
+    batches: dict[int, list] = {r: [] for r in range(replicas)}
     for t in range(traces):
         trace_spans = []
         root_id = f"bench-{t}"
@@ -73,19 +79,23 @@ def build_bodies(total_spans: int, batch_spans: int, spans_per_trace: int, compr
                     pass
         trace_spans = list(mem.get_finished_spans())
         mem.clear()
+        replica = trace_spans[0].context.trace_id % replicas
+        batch = batches[replica]
         batch.extend(trace_spans)
         if len(batch) >= batch_spans:
-            bodies.append(encode_spans(batch).SerializeToString())
-            batch = []
-    if batch:
-        bodies.append(encode_spans(batch).SerializeToString())
+            bodies.append((replica, encode_spans(batch).SerializeToString()))
+            batches[replica] = []
+    for replica, batch in batches.items():
+        if batch:
+            bodies.append((replica, encode_spans(batch).SerializeToString()))
     if compress:
-        bodies = [gzip.compress(b) for b in bodies]
+        bodies = [(r, gzip.compress(b)) for r, b in bodies]
     return bodies
 
 
-def _client(port: int, path: str, bodies: list[bytes], next_index, stats: ClientStats, gzip_body: bool) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def _client(ports: list[int], path: str, bodies: list[tuple[int, bytes]], next_index, stats: ClientStats,
+            gzip_body: bool) -> None:
+    connections: dict[int, http.client.HTTPConnection] = {}
     headers = {"Content-Type": "application/x-protobuf"}
     if gzip_body:
         headers["Content-Encoding"] = "gzip"
@@ -93,7 +103,10 @@ def _client(port: int, path: str, bodies: list[bytes], next_index, stats: Client
         i = next_index()
         if i is None:
             break
-        body = bodies[i]
+        replica, body = bodies[i]
+        port = ports[replica]
+        conn = connections.get(port) or http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connections[port] = conn
         while True:
             t0 = time.perf_counter()
             try:
@@ -103,7 +116,7 @@ def _client(port: int, path: str, bodies: list[bytes], next_index, stats: Client
             except (OSError, http.client.HTTPException) as exc:
                 stats.errors.append(repr(exc))
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                conn = connections[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 time.sleep(0.05)
                 continue
             stats.requests += 1
@@ -113,13 +126,14 @@ def _client(port: int, path: str, bodies: list[bytes], next_index, stats: Client
                 time.sleep(min(float(resp.getheader("Retry-After") or 1), 0.2))
                 if resp.getheader("Connection", "").lower() == "close":
                     conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                    conn = connections[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 continue
             stats.latencies_s.append(time.perf_counter() - t0)
             if resp.status != 200:
                 stats.errors.append(f"HTTP {resp.status}")
             break
-    conn.close()
+    for conn in connections.values():
+        conn.close()
 
 
 def _health(port: int) -> dict:
@@ -132,26 +146,45 @@ def _written(health: dict) -> int:
     return int(aim.get("written", 0))
 
 
-def run(args: argparse.Namespace) -> dict:
-    workdir = tempfile.mkdtemp(prefix="spanchain-bench-serve-")
-    repo = args.aim_repo or os.path.join(workdir, "aim")
-    ready = os.path.join(workdir, "port")
-    print(f"building {args.spans} spans in traces of {args.spans_per_trace}, {args.batch} per request…", file=sys.stderr)
-    bodies = build_bodies(args.spans, args.batch, args.spans_per_trace, args.gzip)
-    total = (args.spans // args.spans_per_trace) * args.spans_per_trace
-    env = dict(os.environ, OTEL_EXPORTER_AIM_REPO=repo)
-    serve = subprocess.Popen(
+def _start_serve(env: dict, ready: str, queue_spans: int) -> subprocess.Popen:
+    return subprocess.Popen(
         [sys.executable, "-m", "spanchain.cli", "serve", "--exporters", "aim", "--port", "0", "--ready-file", ready,
-         "--queue-spans", str(args.queue_spans)],
+         "--queue-spans", str(queue_spans)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
+
+
+def _wait_ready(serve: subprocess.Popen, ready: str, timeout_s: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while not (os.path.exists(ready) and open(ready).read().strip()):
+        if serve.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"spanchain serve did not start: {serve.stderr.read() if serve.poll() is not None else 'timeout'}")
+        time.sleep(0.05)
+    return int(open(ready).read())
+
+
+def run(args: argparse.Namespace) -> dict:
+    workdir = tempfile.mkdtemp(prefix="spanchain-bench-serve-")
+    replicas = max(1, args.replicas)
+    use_server = args.aim_server or replicas > 1
+    print(f"building {args.spans} spans in traces of {args.spans_per_trace}, {args.batch} per request, "
+          f"{replicas} replica(s)…", file=sys.stderr)
+    bodies = build_bodies(args.spans, args.batch, args.spans_per_trace, args.gzip, replicas)
+    total = (args.spans // args.spans_per_trace) * args.spans_per_trace
+    aim_server = None
+    servers: list[subprocess.Popen] = []
     try:
-        deadline = time.monotonic() + 60
-        while not (os.path.exists(ready) and open(ready).read().strip()):
-            if serve.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"spanchain serve did not start: {serve.stderr.read() if serve.poll() is not None else 'timeout'}")
-            time.sleep(0.05)
-        port = int(open(ready).read())
+        if use_server:
+            from spanchain_aim.testing import AimServer
+
+            aim_server = AimServer(args.aim_repo or os.path.join(workdir, "aim")).start()
+            repo = aim_server.uri
+        else:
+            repo = args.aim_repo or os.path.join(workdir, "aim")
+        env = dict(os.environ, OTEL_EXPORTER_AIM_REPO=repo, SPANCHAIN_SERVE_SPOOL_DIR=os.path.join(workdir, "spool"))
+        readies = [os.path.join(workdir, f"port-{n}") for n in range(replicas)]
+        servers = [_start_serve(env, ready, args.queue_spans) for ready in readies]
+        ports = [_wait_ready(serve, ready) for serve, ready in zip(servers, readies)]
         lock = threading.Lock()
         cursor = iter(range(len(bodies)))
 
@@ -160,7 +193,7 @@ def run(args: argparse.Namespace) -> dict:
                 return next(cursor, None)
 
         clients = [ClientStats() for _ in range(args.clients)]
-        threads = [threading.Thread(target=_client, args=(port, "/v1/traces", bodies, next_index, s, args.gzip)) for s in clients]
+        threads = [threading.Thread(target=_client, args=(ports, "/v1/traces", bodies, next_index, s, args.gzip)) for s in clients]
         started = time.perf_counter()
         for t in threads:
             t.start()
@@ -171,11 +204,12 @@ def run(args: argparse.Namespace) -> dict:
             now = time.perf_counter()
             if ingested_at is None and not any(t.is_alive() for t in threads):
                 ingested_at = now
-            health = _health(port)
-            written = _written(health)
+            healths = [_health(port) for port in ports]
+            written = sum(_written(h) for h in healths)
             if now - last_print >= 1.0:
                 last_print = now
-                print(f"  {now - started:5.1f}s  received {health['receiver']['received_spans']:>7}  "
+                received = sum(h["receiver"]["received_spans"] for h in healths)
+                print(f"  {now - started:5.1f}s  received {received:>7}  "
                       f"written to Aim {written:>7} / {total}  refused {sum(c.refused for c in clients)}",
                       file=sys.stderr, flush=True)
             if written >= total or now - started > args.timeout:
@@ -184,11 +218,16 @@ def run(args: argparse.Namespace) -> dict:
         finished = time.perf_counter()
         for t in threads:
             t.join(5)
-        serve.send_signal(signal.SIGTERM)
-        serve.wait(60)
+        for serve in servers:
+            serve.send_signal(signal.SIGTERM)
+        for serve in servers:
+            serve.wait(60)
     finally:
-        if serve.poll() is None:
-            serve.kill()
+        for serve in servers:
+            if serve.poll() is None:
+                serve.kill()
+        if aim_server is not None:
+            aim_server.stop()
         if not args.aim_repo and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     latencies = sorted(x for c in clients for x in c.latencies_s)
@@ -198,6 +237,8 @@ def run(args: argparse.Namespace) -> dict:
         "spans": total,
         "requests": len(bodies),
         "batch_spans": args.batch,
+        "replicas": replicas,
+        "aim": "aim server" if use_server else "local repo",
         "clients": args.clients,
         "gzip": args.gzip,
         "ingest_s": round(ingest_s, 3),
@@ -221,6 +262,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=4, help="concurrent senders (default 4)")
     parser.add_argument("--gzip", action="store_true", help="gzip the request bodies")
     parser.add_argument("--queue-spans", type=int, default=20_000, help="serve's queue (default 20000)")
+    parser.add_argument("--replicas", type=int, default=1, help="serve processes, traces split by trace id (default 1)")
+    parser.add_argument("--aim-server", action="store_true", help="write through a local `aim server` (aim://), "
+                        "as replicas must; implied by --replicas > 1")
     parser.add_argument("--aim-repo", help="write here instead of a temporary repository")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repository")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
@@ -233,7 +277,7 @@ def main(argv=None) -> int:
         print(json.dumps(result))
     else:
         print(
-            f"spanchain serve → Aim, {result['spans']} spans in {result['requests']} requests "
+            f"spanchain serve ×{result['replicas']} → Aim ({result['aim']}), {result['spans']} spans in {result['requests']} requests "
             f"({result['batch_spans']}/request, {result['clients']} clients, gzip={result['gzip']}, {result['cpus']} CPUs)\n"
             f"  ingested:    {result['ingest_spans_per_s']:>10} spans/s  ({result['ingest_s']} s)\n"
             f"  end to end:  {result['end_to_end_spans_per_s']:>10} spans/s  ({result['end_to_end_s']} s, "
