@@ -13,9 +13,26 @@ import pytest
 import aws_request_guard
 
 
+class _Summary:
+    """One line at the end of the run: how many requests were checked, how many broke a rule."""
+
+    violations = 0
+
+    def pytest_terminal_summary(self, terminalreporter):
+        terminalreporter.write_line(
+            f"AWS request checker: {aws_request_guard.checked_requests()} requests checked in the test "
+            f"process (subprocesses checked as well), {self.violations} violation(s)"
+        )
+
+
+_summary = _Summary()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def aws_request_check_session():
+def aws_request_check_session(request):
     aws_request_guard.install()
+    if not request.config.pluginmanager.has_plugin("aws-request-checker-summary"):
+        request.config.pluginmanager.register(_summary, "aws-request-checker-summary")
     if not os.environ.get(aws_request_guard.ENV_LOG):
         handle, path = tempfile.mkstemp(prefix="spanchain-aws-violations-", suffix=".jsonl")
         os.close(handle)
@@ -29,6 +46,7 @@ def aws_request_check(aws_request_check_session):
     yield
     aws_request_guard.clear_extra_rejections()
     found = aws_request_guard.take_violations()
+    _summary.violations += len(found)
     if found:
         pytest.fail(
             f"{len(found)} AWS request(s) break the service model's rules:\n" + "\n".join(found[:20]),

@@ -80,3 +80,24 @@ def test_the_guard_rejects_like_aws(aws_env):
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     found = aws_request_guard.take_violations()  # expected here: do not fail this test
     assert len(found) == 1 and "CreateExperiment.ExperimentName" in found[0] and "'bad name'" in found[0]
+
+
+def test_subprocesses_are_checked_too(aws_env):
+    """`spanchain serve`, the demo and other subprocesses get the checker via PYTHONPATH."""
+    import subprocess
+    import sys
+
+    import aws_request_guard
+
+    script = (
+        "import boto3, botocore.exceptions as e\n"
+        "sm = boto3.client('sagemaker')\n"
+        "try:\n"
+        "    sm.create_experiment(ExperimentName='bad\\nname')\n"
+        "except e.ClientError as exc:\n"
+        "    print(exc.response['Error']['Code'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ValidationException", out.stderr
+    found = aws_request_guard.take_violations()
+    assert len(found) == 1 and "CreateExperiment.ExperimentName = 'bad\\nname'" in found[0]
