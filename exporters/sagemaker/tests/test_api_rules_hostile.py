@@ -335,3 +335,34 @@ def test_hostile_everything_zero_violations(aws_env, sm, run_per):
     assert _export(exporter, *traces, *many_models, big)
     assert exporter.dropped_total() == 0
     exporter.shutdown()
+
+
+def test_drop_in_handler_with_nan_metadata_and_newline_error_flushes(aws_env, sm, s3):
+    """The issue's own reproduction: `config={"metadata": {"score": nan}}` through the drop-in
+    handler, plus a chain failing with a multi-line message; flush_tracker() must be True."""
+    import boto3
+    from langchain_core.runnables import RunnableLambda
+    from sagemaker.core.experiments.run import Run
+    from sagemaker.core.helper.session_helper import Session
+
+    from spanchain_sagemaker import SageMakerCallbackHandler
+
+    s3.create_bucket(Bucket="dropin-hostile")
+    session = Session(boto_session=boto3.Session(region_name=aws_env.region), default_bucket="dropin-hostile",
+                      sagemaker_config={"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}})
+
+    def explode(_):
+        raise ValueError("a\nb\u2028c")
+
+    experiment = _unique("dropin")
+    with Run(experiment_name=experiment, run_name="nan-run", sagemaker_session=session) as run:
+        handler = SageMakerCallbackHandler(run)
+        config = {"callbacks": [handler], "metadata": {"score": float("nan"), "big": float("inf")}}
+        assert RunnableLambda(lambda x: x).invoke({"q": "hi"}, config=config) == {"q": "hi"}
+        with pytest.raises(ValueError):
+            RunnableLambda(explode).invoke("x", config=config)
+        assert handler.flush_tracker()
+    handler.close()
+    described = sm.describe_trial_component(TrialComponentName=run._trial_component.trial_component_name)
+    counts = {m["MetricName"]: m["Count"] for m in described.get("Metrics", []) if "MetricName" in m}
+    assert counts["trace.spans"] == 2  # both traces arrived
