@@ -4,6 +4,7 @@ import pytest
 from opentelemetry import context as otel_context
 
 from pipeline_support import Pipeline
+from aws_guard_plugin import aws_request_check, aws_request_check_session  # noqa: F401 (autouse)
 
 
 @pytest.fixture(autouse=True)

@@ -148,3 +148,24 @@ def test_serve_options_come_from_arguments_then_environment_then_defaults(monkey
     assert (env.port, env.max_connections, env.bearer_token) == (9999, 8, "from-env")
     args = parse("--port", "7777", "--max-connections", "2", "--token", "from-arg")
     assert (args.port, args.max_connections, args.bearer_token) == (7777, 2, "from-arg")
+
+
+def test_view_reads_trace_documents_with_one_resource_and_json_values(tmp_path):
+    """Trace documents hold the resource once and inputs/outputs as JSON values; `view` reads them."""
+    import json as _json
+
+    from spanchain.view import load_spans
+
+    spans = _llm_spans()
+    text = trace_to_json(spans)
+    doc = _json.loads(text)
+    assert "resource" in doc and all("resource" not in s for s in doc["spans"])
+    loaded = load_spans([text])
+    assert len(loaded) == len(spans)
+    assert {tuple(sorted(s.resource.attributes.items())) for s in loaded} == {
+        tuple(sorted(spans[0].resource.attributes.items()))
+    }
+    for original, back in zip(sorted(spans, key=lambda s: s.context.span_id), sorted(loaded, key=lambda s: s.context.span_id)):
+        for key, value in (original.attributes or {}).items():
+            if isinstance(value, str) and value[:1] in "[{":
+                assert _json.loads(back.attributes[key]) == _json.loads(value)

@@ -29,3 +29,16 @@ def test_every_environment_variable_in_the_code_is_documented():
         names |= set(re.findall(r'"((?:SPANCHAIN|OTEL_EXPORTER_AIM|OTEL_EXPORTER_SAGEMAKER)_[A-Z0-9_]+)"', path.read_text()))
     missing = sorted(n for n in names if n not in documented)
     assert not missing, f"undocumented in docs/configuration.md: {missing}"
+
+
+def test_docs_show_the_sagemaker_sdk_v3_imports():
+    """SDK v3 moved Run/load_run/list_runs to sagemaker.core.experiments.run (and analytics to
+    sagemaker.core.analytics); a v2 import in the docs is only ever shown as the "before"."""
+    import re
+
+    for page in ("sagemaker.md", "migration.md"):
+        text = (ROOT / "docs" / page).read_text()
+        assert "from sagemaker.core.experiments.run import" in text, page
+        for line in text.splitlines():
+            if re.match(r"\s*from sagemaker\.(experiments|analytics|session)\b", line):
+                assert "SDK v2" in line, f"{page}: {line.strip()} (a v2 import not marked as the v2 'before')"

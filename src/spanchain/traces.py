@@ -10,6 +10,7 @@ All pure: no I/O, no threads.
 from __future__ import annotations
 
 import json
+import math
 from typing import Iterable, Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -56,14 +57,50 @@ def is_langchain_root(span: ReadableSpan) -> bool:
     return sc.LC_RUN_ID in attrs and not attrs.get(sc.LC_PARENT_RUN_ID)
 
 
+# Attributes that hold JSON text: trace documents carry them as JSON values, so readers decode once.
+JSON_ATTRIBUTES = frozenset(
+    {
+        sc.LC_INPUT,
+        sc.LC_OUTPUT,
+        sc.GEN_AI_INPUT_MESSAGES,
+        sc.GEN_AI_OUTPUT_MESSAGES,
+        sc.GEN_AI_SYSTEM_INSTRUCTIONS,
+        sc.GEN_AI_RETRIEVAL_DOCUMENTS,
+        sc.GEN_AI_TOOL_CALL_ARGUMENTS,
+    }
+)
+
+
 def _plain(value):
+    """JSON-able: tuples as lists; NaN as null and infinities as strings (JSON has neither)."""
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value
 
 
-def span_to_dict(span: ReadableSpan) -> dict:
-    """A finished span as JSON-able data (ids as hex, times as ns since epoch)."""
+def _attribute_value(key: str, value):
+    """JSON text of a JSON attribute as its value; anything that does not parse (redacted or cut
+    content) stays the string it was."""
+    if key in JSON_ATTRIBUTES and isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value, parse_constant=lambda name: None)
+        except (ValueError, RecursionError):
+            return value
+    return _plain(value)
+
+
+def _resource_dict(span: ReadableSpan) -> dict:
+    if span.resource is None:
+        return {}
+    return {k: _plain(v) for k, v in (span.resource.attributes or {}).items()}
+
+
+def span_to_dict(span: ReadableSpan, json_values: bool = False) -> dict:
+    """A finished span as JSON-able data (ids as hex, times as ns since epoch); with
+    `json_values`, JSON attributes are decoded (see `JSON_ATTRIBUTES`)."""
+    value_of = _attribute_value if json_values else (lambda _key, value: _plain(value))
     return {
         "name": span.name,
         "trace_id": trace_id_hex(span.context.trace_id),
@@ -77,7 +114,7 @@ def span_to_dict(span: ReadableSpan) -> dict:
             "code": span.status.status_code.name if span.status else "UNSET",
             "description": span.status.description if span.status else None,
         },
-        "attributes": {k: _plain(v) for k, v in (span.attributes or {}).items()},
+        "attributes": {k: value_of(k, v) for k, v in (span.attributes or {}).items()},
         "events": [
             {
                 "name": e.name,
@@ -86,21 +123,43 @@ def span_to_dict(span: ReadableSpan) -> dict:
             }
             for e in span.events
         ],
-        "resource": {k: _plain(v) for k, v in (span.resource.attributes or {}).items()}
-        if span.resource is not None
-        else {},
+        "resource": _resource_dict(span),
     }
 
 
 def trace_to_json(spans: Sequence[ReadableSpan]) -> str:
-    """A whole trace as a JSON document: spans ordered by start time, plus a summary."""
+    """A whole trace as a JSON document: spans ordered by start time, plus a summary.
+
+    The resource is written once for the document (a span whose resource differs keeps its own),
+    JSON attributes (inputs, outputs, messages) are JSON values, and NaN/infinities become null and
+    strings, so no value can make the document fail.
+    """
     ordered = sorted(spans, key=lambda s: (s.start_time or 0, s.context.span_id))
+    resource = _resource_dict(ordered[0]) if ordered else {}
+    span_docs = []
+    for span in ordered:
+        doc = span_to_dict(span, json_values=True)
+        if doc["resource"] == resource:
+            del doc["resource"]
+        span_docs.append(doc)
     doc = {
         "trace_id": trace_id_hex(ordered[0].context.trace_id) if ordered else None,
+        "resource": resource,
         "summary": trace_summary(ordered),
-        "spans": [span_to_dict(s) for s in ordered],
+        "spans": span_docs,
     }
-    return json.dumps(doc, default=str, allow_nan=False, ensure_ascii=False)
+    return json.dumps(_finite(doc), default=str, allow_nan=False, ensure_ascii=False)
+
+
+def _finite(value):
+    """NaN/inf anywhere (also inside parsed JSON values or the summary) as null/strings."""
+    if isinstance(value, float):
+        return _plain(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 # --- summaries -----------------------------------------------------------------------------
@@ -126,7 +185,7 @@ def _int_attr(attrs: Mapping, key: str) -> int:
     value = attrs.get(key)
     try:
         return int(value) if value is not None else 0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return 0
 
 
@@ -265,13 +324,13 @@ def _describe(span: ReadableSpan) -> str:
     if ttfc is not None:
         parts.append(f"ttfc {ttfc * 1000:.1f} ms")
     if is_error(span):
-        parts.append("ERROR " + _error_label(span.status.description, attrs.get(sc.ERROR_TYPE)))
+        parts.append("ERROR " + error_label(span.status.description, attrs.get(sc.ERROR_TYPE)))
     if attrs.get(sc.LC_ABANDONED):
         parts.append("(abandoned)")
     return "  ".join(parts)
 
 
-def _error_label(description: str | None, error_type) -> str:
+def error_label(description: str | None, error_type) -> str:
     """`Type: message`, without repeating the type when the description already starts with it."""
     description = description or ""
     if not error_type:

@@ -21,7 +21,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from spanchain.traces import trace_id_hex
+from spanchain.traces import JSON_ATTRIBUTES, trace_id_hex
 
 
 class ViewError(ValueError):
@@ -31,6 +31,8 @@ class ViewError(ValueError):
 def _attrs(raw) -> dict:
     out = {}
     for key, value in (raw or {}).items():
+        if isinstance(value, dict) or (key in JSON_ATTRIBUTES and isinstance(value, list)):
+            value = json.dumps(value, ensure_ascii=False)  # a JSON value of a trace document
         out[key] = tuple(value) if isinstance(value, list) else value
     return out
 
@@ -135,7 +137,9 @@ def spans_from_document(doc) -> list[ReadableSpan]:
 
         return otlp.request_to_spans(otlp.parse_request(json.dumps(doc).encode(), otlp.JSON)).spans
     if isinstance(doc.get("spans"), list):
-        return [span_from_dict(s) for s in doc["spans"]]
+        # Trace documents hold the resource once, for every span that does not carry its own.
+        shared = doc.get("resource")
+        return [span_from_dict(s if "resource" in s or shared is None else {**s, "resource": shared}) for s in doc["spans"]]
     if "span_id" in doc:
         return [span_from_dict(doc)]
     if isinstance(doc.get("context"), dict) and "span_id" in doc["context"]:

@@ -169,3 +169,61 @@ def test_connection_resets_and_throttling_are_transient_validation_is_not():
     assert is_transient(throttled)
     invalid = ClientError({"Error": {"Code": "ValidationException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "X")
     assert not is_transient(invalid)
+
+
+# --- the sanitising layer (issue 11) ------------------------------------------------------------
+
+
+def test_api_text_removes_every_java_line_terminator_and_cuts_in_utf16_units():
+    from aws_request_rules import compiled, utf16_units
+
+    from spanchain_sagemaker.names import api_text
+
+    text = api_text("a\r\nb\nc\rd\u0085e\u2028f\u2029g\ud800", 100)
+    assert text == "a b c d e f g\ufffd"
+    assert compiled(".*").fullmatch(text)
+    cut = api_text("😀" * 2000, 2500)
+    assert utf16_units(cut) <= 2500 and cut.endswith("…") and "\ud83d" not in cut
+
+
+def test_json_lists_stay_valid_json_on_one_line():
+    import json
+
+    from aws_request_rules import compiled
+
+    from spanchain_sagemaker.names import json_text, parameter_value
+
+    text = json_text(["a\u2028b", "c\u0085d", "e\nf"])
+    assert json.loads(text) == ["a\u2028b", "c\u0085d", "e\nf"]
+    assert compiled(".*").fullmatch(text)
+    assert compiled(".*").fullmatch(parameter_value(["x\u2029y"])["StringValue"])
+
+
+def test_keys_and_metric_names_are_one_line_and_fit_in_utf16_units():
+    from aws_request_rules import utf16_units
+
+    from spanchain_sagemaker.names import metric_name, parameter_key, status_message
+
+    assert parameter_key("model.gpt\n4.temperature") == "model.gpt 4.temperature"
+    long_key = parameter_key("😀" * 300)
+    assert utf16_units(long_key) <= 320 and long_key != parameter_key("😀" * 301)
+    assert metric_name("latency_s.my\u2028type") == "latency_s.my type"
+    assert utf16_units(metric_name("😀" * 200)) <= 255
+    assert metric_name("\n") == "metric"
+    assert "\n" not in status_message("ValueError: a\nb")
+
+
+def test_s3_prefix_is_bounded():
+    from spanchain_sagemaker.names import MAX_S3_PREFIX, s3_prefix
+
+    long = s3_prefix("/".join(["p" * 190] * 8))
+    assert len(long) <= MAX_S3_PREFIX and long != s3_prefix("/".join(["p" * 190] * 9))
+    assert s3_prefix("team/space") == "team/space"
+
+
+def test_display_name_keeps_the_distinguishing_suffix():
+    from spanchain_sagemaker.names import display_name
+
+    name = display_name("x" * 300, suffix="20260101-000000-0a1b2c3d")
+    assert len(name) <= 120 and name.endswith("-20260101-000000-0a1b2c3d")
+    assert display_name("qa chain", suffix="1") == "qa-chain-1"

@@ -25,6 +25,9 @@ ENV_RUN_PER = "OTEL_EXPORTER_SAGEMAKER_RUN_PER"
 ENV_BUCKET = "OTEL_EXPORTER_SAGEMAKER_BUCKET"
 ENV_PREFIX = "OTEL_EXPORTER_SAGEMAKER_PREFIX"
 ENV_SPOOL_DIR = "OTEL_EXPORTER_SAGEMAKER_SPOOL_DIR"
+# Resource attributes recorded as run parameters besides service name/version/namespace and
+# deployment environment: comma-separated attribute names.
+ENV_RESOURCE_PARAMETERS = "OTEL_EXPORTER_SAGEMAKER_RESOURCE_PARAMETERS"
 ENV_SPOOL_DIR_GLOBAL = "SPANCHAIN_SPOOL_DIR"
 ENV_SERVICE_NAME = "OTEL_SERVICE_NAME"
 # Durations in milliseconds, like OpenTelemetry's OTEL_EXPORTER_OTLP_TIMEOUT: TIMEOUT is the most
@@ -96,6 +99,7 @@ class Settings:
     timeout_s: float = DEFAULT_TIMEOUT_S  # one batch's budget: calls, retries and waits
     connect_timeout_s: float | None = None  # None: aws.ClientSettings' default (5 s)
     read_timeout_s: float | None = None  # None: aws.ClientSettings' default (15 s)
+    resource_parameters: tuple[str, ...] = ()  # resource attributes recorded besides the defaults
 
     @classmethod
     def resolve(
@@ -109,6 +113,7 @@ class Settings:
         timeout_s=None,
         connect_timeout_s=None,
         read_timeout_s=None,
+        resource_parameters=None,
         env: Mapping[str, str] | None = None,
     ) -> "Settings":
         env = os.environ if env is None else env
@@ -117,6 +122,9 @@ class Settings:
         if mode not in (RUN_PER_SESSION, RUN_PER_TRACE):
             raise ConfigError(f"run_per must be 'session' or 'trace', not {mode!r}")
         prefix = _pick(artifact_prefix, env, ENV_PREFIX)
+        extra = _pick(resource_parameters, env, ENV_RESOURCE_PARAMETERS) or ()
+        if isinstance(extra, str):
+            extra = extra.split(",")
         return cls(
             experiment=names.entity_name_part(experiment) if experiment else None,
             run_name=_pick(run_name, env, ENV_RUN_NAME),
@@ -128,4 +136,5 @@ class Settings:
             timeout_s=_duration_s(timeout_s, env, ENV_TIMEOUT, DEFAULT_TIMEOUT_S),
             connect_timeout_s=_duration_s(connect_timeout_s, env, ENV_CONNECT_TIMEOUT, None),
             read_timeout_s=_duration_s(read_timeout_s, env, ENV_READ_TIMEOUT, None),
+            resource_parameters=tuple(str(name).strip() for name in extra if str(name).strip()),
         )

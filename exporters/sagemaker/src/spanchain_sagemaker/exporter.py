@@ -63,6 +63,7 @@ class SageMakerSpanExporter(EngineSpanExporter):
         timeout_s: float | None = None,
         connect_timeout_s: float | None = None,
         read_timeout_s: float | None = None,
+        resource_parameters: Any = None,
         boto_session: Any = None,
         max_attempts: int = 8,
         backoff_attempts: int = 4,
@@ -90,6 +91,7 @@ class SageMakerSpanExporter(EngineSpanExporter):
             timeout_s=timeout_s,
             connect_timeout_s=connect_timeout_s,
             read_timeout_s=read_timeout_s,
+            resource_parameters=resource_parameters,
         )
         try:
             settings = Settings.resolve(run_per=run_per, **resolve)
@@ -149,6 +151,11 @@ class SageMakerSpanExporter(EngineSpanExporter):
     def backend_is_emulated(self) -> bool | None:
         """True when writing to a non-AWS endpoint (an emulator); None before the first write."""
         return self._writer._emulated
+
+    @property
+    def parameters_rejected(self) -> int:
+        """Parameter keys SageMaker rejected (left out of the run since, counted and logged)."""
+        return self._writer.parameters_rejected
 
     @property
     def files_dropped(self) -> int:

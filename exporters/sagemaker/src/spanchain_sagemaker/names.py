@@ -42,7 +42,52 @@ METRIC_WINDOW_MARGIN_S = 3600
 
 _NOT_NAME_CHAR = re.compile(r"[^a-z0-9]+")
 _MEDIA_TYPE = re.compile(r"^[-\w]+/[-\w+]+$")
-_TAG_DISALLOWED = re.compile(r"[^\w\s.:/=+\-@]", re.UNICODE)
+
+
+# --- the one sanitising layer for text sent to SageMaker -----------------------------------------
+# Free-text members (`.*`, `.+`: status messages, parameter keys and values, metric names, artifact
+# keys and values) are matched by the service's Java regexes, whose `.` stops at every line
+# terminator below; lengths are checked in UTF-16 code units (an emoji counts 2), which is never
+# fewer than code points, so cutting by UTF-16 units satisfies either count.
+LINE_TERMINATORS = re.compile("\r\n|[\n\r\u0085\u2028\u2029]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_JSON_ESCAPES = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def utf16_len(text: str) -> int:
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def cut_utf16(text: str, max_units: int) -> str:
+    """The longest prefix of `text` of at most `max_units` UTF-16 code units (never half a pair)."""
+    if len(text) * 2 <= max_units or utf16_len(text) <= max_units:
+        return text
+    units = 0
+    for index, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > max_units:
+            return text[:index]
+    return text
+
+
+def api_text(value: object, max_units: int, marker: str = "…") -> str:
+    """Text a `.*` member accepts: line terminators become spaces, lone surrogates U+FFFD, and
+    the result is cut (ending with `marker`) to `max_units` UTF-16 units."""
+    text = value if isinstance(value, str) else _safe_str(value)
+    text = LINE_TERMINATORS.sub(" ", text)
+    text = _LONE_SURROGATE.sub("\ufffd", text)
+    if utf16_len(text) <= max_units:
+        return text
+    return cut_utf16(text, max_units - utf16_len(marker)) + marker
+
+
+def json_text(value: object) -> str:
+    """JSON for a string member: non-ASCII kept readable, but the line separators Python's
+    encoder leaves raw (U+0085, U+2028, U+2029) escaped, so the text stays one line and valid JSON."""
+    text = json.dumps(value, default=_safe_str, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    for raw, escaped in _JSON_ESCAPES.items():
+        text = text.replace(raw, escaped)
+    return text
 
 
 def stable_hash(text: str, length: int = HASH_LEN) -> str:
@@ -50,11 +95,12 @@ def stable_hash(text: str, length: int = HASH_LEN) -> str:
 
 
 def _cut_with_hash(name: str, original: str, max_len: int) -> str:
-    """Cut `name` to `max_len`, keeping it unique by ending it with a hash of the original."""
-    if len(name) <= max_len:
+    """Cut `name` to `max_len` (UTF-16 units), keeping it unique by ending it with a hash of
+    the original."""
+    if utf16_len(name) <= max_len:
         return name
     suffix = stable_hash(original)
-    head = name[: max_len - len(suffix) - 1].rstrip("-")
+    head = cut_utf16(name, max_len - len(suffix) - 1).rstrip("-")
     return f"{head}-{suffix}" if head else suffix
 
 
@@ -87,24 +133,31 @@ def trial_name(experiment: str) -> str:
     return _cut_with_hash(name, name, MAX_ENTITY_NAME)
 
 
-def display_name(value: object, fallback: str = "run") -> str:
-    """DisplayName follows the entity pattern too but may keep case."""
+def display_name(value: object, fallback: str = "run", suffix: str = "") -> str:
+    """DisplayName follows the entity pattern too but may keep case. `suffix` (already in
+    [a-zA-Z0-9-]) is kept whole: the head is cut, never the part that tells runs apart."""
     original = str(value) if value is not None else ""
-    name = re.sub(r"[^a-zA-Z0-9]+", "-", original).strip("-") or fallback
+    name = re.sub(r"[^a-zA-Z0-9]+", "-", _ascii_fold(original)).strip("-") or fallback
+    if suffix:
+        head = _cut_with_hash(name, original, MAX_ENTITY_NAME - len(suffix) - 1)
+        return f"{head}-{suffix}"[:MAX_ENTITY_NAME].strip("-")
     return _cut_with_hash(name, original, MAX_ENTITY_NAME)
 
 
+def _free_text_name(value: object, fallback: str, max_len: int) -> str:
+    """A one-line, non-empty name of at most `max_len` UTF-16 units (cut names end with a hash)."""
+    text = value if isinstance(value, str) else ("" if value is None else _safe_str(value))
+    name = _LONE_SURROGATE.sub("\ufffd", LINE_TERMINATORS.sub(" ", text)).strip() or fallback
+    return _cut_with_hash(name, text, max_len)
+
+
 def metric_name(value: object) -> str:
-    """Metric names are free text of 1..255 characters."""
-    name = str(value) if value is not None else ""
-    name = name.strip() or "metric"
-    return _cut_with_hash(name, name, MAX_METRIC_NAME)
+    """Metric names are one line of 1..255 characters (`.+`)."""
+    return _free_text_name(value, "metric", MAX_METRIC_NAME)
 
 
 def parameter_key(value: object) -> str:
-    key = str(value).strip() if value is not None else ""
-    key = key or "parameter"
-    return _cut_with_hash(key, key, MAX_PARAMETER_KEY)
+    return _free_text_name(value, "parameter", MAX_PARAMETER_KEY)
 
 
 def parameter_value(value: object) -> dict | None:
@@ -127,7 +180,7 @@ def parameter_value(value: object) -> dict | None:
         return {"NumberValue": number}
     if isinstance(value, (list, tuple, dict)):
         try:
-            text = json.dumps(_plain(value), default=_safe_str, ensure_ascii=False, sort_keys=True)
+            text = json_text(_plain(value))
         except (TypeError, ValueError, RecursionError):
             text = _safe_str(value)
     elif isinstance(value, bytes):
@@ -137,7 +190,7 @@ def parameter_value(value: object) -> dict | None:
             text = str(value)
         except Exception:
             return None
-    return {"StringValue": truncate(text, MAX_PARAMETER_STRING)}
+    return {"StringValue": api_text(text, MAX_PARAMETER_STRING)}
 
 
 def _safe_str(value: object) -> str:
@@ -156,13 +209,16 @@ def _plain(value):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else str(value)  # JSON has no NaN/inf
     return value
 
 
 def truncate(text: str, max_len: int, marker: str = "…") -> str:
-    if len(text) <= max_len:
+    """Cut to `max_len` UTF-16 units (the count the service applies), ending with `marker`."""
+    if utf16_len(text) <= max_len:
         return text
-    return text[: max_len - len(marker)] + marker
+    return cut_utf16(text, max_len - utf16_len(marker)) + marker
 
 
 def metric_value(value: object) -> float | None:
@@ -197,18 +253,16 @@ def clamp_metric_timestamp(timestamp_s: float, now_s: float) -> float:
 
 
 def status_message(value: object) -> str:
-    return truncate(str(value) if value is not None else "", MAX_STATUS_MESSAGE)
+    return api_text("" if value is None else value, MAX_STATUS_MESSAGE)
 
 
 def artifact_key(value: object) -> str:
-    key = str(value).strip() if value is not None else ""
-    key = key or "artifact"
-    return _cut_with_hash(key, key, MAX_ARTIFACT_KEY)
+    return _free_text_name(value, "artifact", MAX_ARTIFACT_KEY)
 
 
 def artifact_value(value: str) -> str:
     # An S3 URI cut in the middle would point elsewhere; callers keep URIs short, this is a guard.
-    return truncate(value, MAX_ARTIFACT_VALUE)
+    return api_text(value, MAX_ARTIFACT_VALUE)
 
 
 def media_type(value: str | None, default: str = "application/json") -> str:
@@ -217,10 +271,17 @@ def media_type(value: str | None, default: str = "application/json") -> str:
     return default
 
 
+def _tag_text(value: object, max_len: int) -> str:
+    """Tags match [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*: letters, separators, numbers and a few marks."""
+    text = "".join(
+        ch if ch in "_.:/=+-@" or unicodedata.category(ch)[0] in "LNZ" and ch not in "\u2028\u2029" else "_"
+        for ch in _safe_str(value)
+    )
+    return cut_utf16(text, max_len)
+
+
 def tag(key: object, value: object) -> dict[str, str]:
-    k = _TAG_DISALLOWED.sub("_", str(key))[:MAX_TAG_KEY] or "tag"
-    v = _TAG_DISALLOWED.sub("_", str(value))[:MAX_TAG_VALUE]
-    return {"Key": k, "Value": v}
+    return {"Key": _tag_text(key, MAX_TAG_KEY) or "tag", "Value": _tag_text(value, MAX_TAG_VALUE)}
 
 
 def s3_key_part(value: object, max_len: int = 200) -> str:
@@ -229,7 +290,14 @@ def s3_key_part(value: object, max_len: int = 200) -> str:
     return _cut_with_hash(text, str(value), max_len)
 
 
-def s3_prefix(value: object) -> str:
-    """A key prefix: segments sanitized, no leading/trailing slash (empty allowed)."""
+# S3 keys are at most 1,024 UTF-8 bytes. Ours are <prefix>/<trial component (120)>/<folder>/
+# <part (200)>[.json]: a prefix of at most 512 keeps every key under the limit.
+MAX_S3_PREFIX = 512
+
+
+def s3_prefix(value: object, max_len: int = MAX_S3_PREFIX) -> str:
+    """A key prefix: segments sanitized, no leading/trailing slash (empty allowed), at most
+    `max_len` characters (ASCII after sanitising; a cut prefix ends with a hash)."""
     parts = [s3_key_part(p) for p in str(value or "").split("/") if p.strip()]
-    return "/".join(parts)
+    prefix = "/".join(parts)
+    return _cut_with_hash(prefix, prefix, max_len).strip("/")

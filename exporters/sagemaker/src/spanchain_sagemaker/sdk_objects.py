@@ -46,6 +46,20 @@ def read_user_run(run: Any, settings: Settings) -> dict:
     }
 
 
+def session_storage(sagemaker_session: Any) -> tuple[str | None, str | None]:
+    """(default bucket, default bucket prefix) a user's SageMaker Session was given, read by
+    attribute: `Session(default_bucket=..., default_bucket_prefix=...)` or its resolved
+    `default_bucket()`. None where the session leaves it to the SDK's derived default (we derive
+    the same name ourselves, without the SDK's calls)."""
+    if sagemaker_session is None:
+        return None, None
+    bucket = getattr(sagemaker_session, "_default_bucket", None) or getattr(
+        sagemaker_session, "_default_bucket_name_override", None
+    )
+    prefix = getattr(sagemaker_session, "default_bucket_prefix", None)
+    return (str(bucket) if bucket else None), (str(prefix) if prefix else None)
+
+
 def session_parts(sagemaker_session: Any, boto_session: Any):
     """(boto3 Session, {service: endpoint}) from a SageMaker SDK Session, read by attribute."""
     endpoints: dict[str, str] = {}

@@ -38,6 +38,12 @@ class MetricsIncomplete(RuntimeError):
     """Some metric points still failed with a retryable code after our retries."""
 
 
+def is_rejected(exc: BaseException) -> bool:
+    """The API refused the request for its content (HTTP 400 ValidationException): sending it
+    again cannot help, sending it without the offending value can."""
+    return error_code(exc) == "ValidationException" and not (is_already_exists(exc) or is_not_found(exc))
+
+
 @dataclass(frozen=True)
 class RunRef:
     """Where one run lives: SageMaker names and the S3 location of its files."""
@@ -75,6 +81,12 @@ class ExperimentsStore:
         self._runs: set[str] = set()
         self._buckets: set[str] = set()
         self._default_bucket: str | None = None
+        # Buckets we derived from the account (the SDK's predictable default name): every call
+        # says which account must own them, so a bucket someone else created under that name is
+        # never written to (the SDK does the same).
+        self._expected_owner: dict[str, str] = {}
+        # Parameter keys the API rejected: left out of every later request of this exporter.
+        self.rejected_parameters: set[str] = set()
         self._counts_lock = threading.Lock()
         self.metric_points_sent = 0
         self.metric_points_dropped: collections.Counter[str] = collections.Counter()
@@ -147,21 +159,43 @@ class ExperimentsStore:
             except Exception as exc:
                 if not is_not_found(exc):
                     raise
+        late_parameters = None
         if arn is None:
             tags = [RUN_TC_TAG]
-            try:
-                arn = self.api.call(
-                    "sagemaker",
-                    "CreateTrialComponent",
-                    TrialComponentName=ref.trial_component,
-                    DisplayName=names.display_name(display_name),
-                    Tags=tags,
-                    **create_fields,
-                )["TrialComponentArn"]
-                created = True
-            except Exception as exc:
-                if not is_already_exists(exc):
-                    raise
+            create_fields = dict(create_fields)
+            if "Parameters" in create_fields:
+                create_fields["Parameters"] = self._without_rejected(create_fields["Parameters"])
+            while True:
+                try:
+                    arn = self.api.call(
+                        "sagemaker",
+                        "CreateTrialComponent",
+                        TrialComponentName=ref.trial_component,
+                        DisplayName=names.display_name(display_name),
+                        Tags=tags,
+                        **create_fields,
+                    )["TrialComponentArn"]
+                    created = True
+                    break
+                except Exception as exc:
+                    if is_already_exists(exc):
+                        break
+                    # Rejected for a value: create the run without the fields that carry free
+                    # values (parameters go in afterwards, key by key if need be), so one bad
+                    # value never costs the run, its status or its trace.
+                    if not is_rejected(exc) or not (set(create_fields) & {"Parameters", "Status"}):
+                        raise
+                    if "Parameters" in create_fields:
+                        late_parameters = create_fields.pop("Parameters")
+                    else:
+                        status = create_fields.pop("Status")
+                        if status.get("Message"):
+                            create_fields["Status"] = {"PrimaryStatus": status["PrimaryStatus"]}
+                    self._log.warning(
+                        "create-rejected",
+                        "sagemaker exporter: CreateTrialComponent rejected (%r); creating the run without the rejected fields",
+                        exc,
+                    )
         if arn and created and self._retag_runs:
             self.api.call("sagemaker", "AddTags", ResourceArn=arn, Tags=[RUN_TC_TAG])
         try:
@@ -175,7 +209,65 @@ class ExperimentsStore:
             if not (is_already_exists(exc) or "already" in str(exc).lower()):
                 raise
         self._runs.add(ref.trial_component)
+        if late_parameters:
+            self.update_parameters(ref, late_parameters)
         return created
+
+    def update_run_contained(self, ref: RunRef, parameters: dict, **fields) -> None:
+        """UpdateTrialComponent with parameters and other fields (artifacts, status) together;
+        when the API rejects the request for a value, the other fields are sent on their own and
+        the parameters without the keys it rejects (`update_parameters`)."""
+        parameters = self._without_rejected(parameters)
+        try:
+            self.update_run(ref, **({"Parameters": parameters} if parameters else {}), **fields)
+        except Exception as exc:
+            if not is_rejected(exc) or not parameters:
+                raise
+            if fields:
+                self.update_run(ref, **fields)
+            self.update_parameters(ref, parameters)
+
+    def update_parameters(self, ref: RunRef, parameters: dict) -> None:
+        """Send `parameters`; keys the API rejects are found by halving the set (a handful of
+        extra calls, only after a rejection), left out, counted and logged once each. The last
+        request carries every accepted key, so a service that replaces the map instead of
+        merging it (an emulator) ends with the same parameters as one that merges."""
+        parameters = self._without_rejected(parameters)
+        if not parameters:
+            return
+        try:
+            self.update_run(ref, Parameters=parameters)
+            return
+        except Exception as exc:
+            if not is_rejected(exc):
+                raise
+        self._find_rejected(ref, dict(parameters))
+        accepted = self._without_rejected(parameters)
+        if accepted:
+            self.update_run(ref, Parameters=accepted)
+
+    def _find_rejected(self, ref: RunRef, parameters: dict) -> None:
+        if len(parameters) == 1:
+            (key,) = parameters
+            with self._counts_lock:
+                self.rejected_parameters.add(key)
+            self._log.warning(
+                f"param-rejected:{key}", "sagemaker exporter: SageMaker rejected parameter %r; it is left out", key
+            )
+            return
+        items = list(parameters.items())
+        for half in (dict(items[: len(items) // 2]), dict(items[len(items) // 2 :])):
+            try:
+                self.update_run(ref, Parameters=half)
+            except Exception as exc:
+                if not is_rejected(exc):
+                    raise
+                self._find_rejected(ref, half)
+
+    def _without_rejected(self, parameters: dict) -> dict:
+        if not self.rejected_parameters:
+            return parameters
+        return {k: v for k, v in parameters.items() if k not in self.rejected_parameters}
 
     def update_run(self, ref: RunRef, **fields) -> None:
         if not fields:
@@ -209,12 +301,19 @@ class ExperimentsStore:
         for batch in metric_batches(points, now_s=time.time()):
             pending = batch
             for attempt in range(retry_attempts + 1):
-                response = self.api.call(
-                    "sagemaker-metrics",
-                    "BatchPutMetrics",
-                    TrialComponentName=ref.trial_component,
-                    MetricData=pending,
-                )
+                try:
+                    response = self.api.call(
+                        "sagemaker-metrics",
+                        "BatchPutMetrics",
+                        TrialComponentName=ref.trial_component,
+                        MetricData=pending,
+                    )
+                except Exception as exc:
+                    if not is_rejected(exc):
+                        raise
+                    # The whole batch refused for one point's value: send the points one by one
+                    # and drop only those refused on their own.
+                    response = {"Errors": self._put_points_alone(ref, pending)}
                 retry: list[dict] = []
                 failed_indexes = set()
                 for error in response.get("Errors") or []:
@@ -245,11 +344,30 @@ class ExperimentsStore:
                 pending = retry
                 self.api.pause(random.uniform(0, retry_backoff_s * (2**attempt)), "BatchPutMetrics")
 
+    def _put_points_alone(self, ref: RunRef, points: list[dict]) -> list[dict]:
+        errors = []
+        for index, point in enumerate(points):
+            try:
+                response = self.api.call(
+                    "sagemaker-metrics", "BatchPutMetrics", TrialComponentName=ref.trial_component, MetricData=[point]
+                )
+            except Exception as exc:
+                if not is_rejected(exc):
+                    raise
+                errors.append({"Code": "REJECTED", "MetricIndex": index})
+                continue
+            errors.extend({**e, "MetricIndex": index} for e in response.get("Errors") or [])
+        return errors
+
+    def _owner(self, bucket: str) -> dict:
+        owner = self._expected_owner.get(bucket)
+        return {"ExpectedBucketOwner": owner} if owner else {}
+
     def put_object(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.ensure_bucket(bucket)
         try:
             self.api.call(
-                "s3", "PutObject", Bucket=bucket, Key=key, Body=body, ContentType=content_type
+                "s3", "PutObject", Bucket=bucket, Key=key, Body=body, ContentType=content_type, **self._owner(bucket)
             )
         except Exception as exc:
             if error_code(exc) == "NoSuchBucket":
@@ -260,7 +378,7 @@ class ExperimentsStore:
     def get_object(self, bucket: str, key: str) -> bytes | None:
         """The object's bytes, or None when it (or its bucket) does not exist."""
         try:
-            response = self.api.call("s3", "GetObject", Bucket=bucket, Key=key)
+            response = self.api.call("s3", "GetObject", Bucket=bucket, Key=key, **self._owner(bucket))
         except Exception as exc:
             if is_not_found(exc) or error_code(exc) == "NoSuchKey":
                 return None
@@ -273,6 +391,7 @@ class ExperimentsStore:
         if self._default_bucket is None:
             account = self.api.call("sts", "GetCallerIdentity")["Account"]
             self._default_bucket = f"sagemaker-{self.api.region}-{account}"
+            self._expected_owner[self._default_bucket] = str(account)
         return self._default_bucket
 
     def ensure_bucket(self, bucket: str) -> None:
@@ -280,7 +399,7 @@ class ExperimentsStore:
             return
         if self._create_bucket:
             try:
-                self.api.call("s3", "HeadBucket", Bucket=bucket)
+                self.api.call("s3", "HeadBucket", Bucket=bucket, **self._owner(bucket))
             except Exception as exc:
                 if not is_not_found(exc):
                     raise

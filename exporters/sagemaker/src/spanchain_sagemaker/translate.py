@@ -10,7 +10,6 @@ One trace (the spans under one LangChain root run) becomes:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -19,6 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from spanchain import semconv as sc
 from spanchain.traces import (
     duration_s,
+    error_label,
     group_key,
     is_error,
     is_langchain_root,
@@ -46,6 +46,16 @@ REQUEST_PARAMETERS = (
     sc.GEN_AI_REQUEST_STREAM,
 )
 _MAX_NAMES_PER_LIST = 100  # chains/tools/agents/models kept per run (a JSON list parameter each)
+_MAX_DISTINCT_SETTINGS = 10  # distinct values of one model setting kept per run
+# Resource attributes that become run parameters; others only by option (`resource_parameters`).
+# Not service.instance.id: random per process, it tells runs apart by nothing a reader wants.
+DEFAULT_RESOURCE_PARAMETERS = (
+    "service.name",
+    "service.version",
+    "service.namespace",
+    "deployment.environment",
+    "deployment.environment.name",
+)
 
 
 @dataclass(frozen=True)
@@ -97,9 +107,9 @@ def trace_facts(spans: Sequence[ReadableSpan]) -> TraceFacts:
     message = ""
     if failed:
         attrs = root.attributes or {}
-        error_type = attrs.get(sc.ERROR_TYPE) or "error"
         description = root.status.description if root.status else ""
-        message = names.status_message(f"{error_type}: {description}" if description else error_type)
+        # "ValueError: boom", never "ValueError: ValueError: boom" (descriptions often carry it).
+        message = names.status_message(error_label(description, attrs.get(sc.ERROR_TYPE) or "error"))
     return TraceFacts(
         key=group_key(root),
         trace_id=trace_id_hex(root.context.trace_id),
@@ -182,17 +192,26 @@ def metric_batches(points: Sequence[MetricPoint], now_s: float) -> list[list[dic
 class ParameterSet:
     """Run parameters gathered from every trace written into one run.
 
-    Lists (models, chains, tools, ...) accumulate; scalar keys keep their latest value. The
-    result always fits the API: at most 300 keys, keys and string values cut to their limits;
-    earlier keys win over later ones once the run is full, so a busy session keeps its first
-    models' settings rather than flapping.
+    Lists (models, chains, tools, ...) accumulate. A model setting keeps its value while every
+    trace agrees and becomes the JSON list of the distinct values seen once they differ (a session
+    that streamed some calls shows `[false, true]`, not whichever trace came last). The result
+    always fits the API: at most 300 keys, in this order of priority: the fixed keys, the models
+    and their request settings, the chain/agent/tool names, then the allowed resource attributes
+    (`resource_keys`); once the run is full, earlier keys win over later ones.
     """
 
     _LISTS = ("models", "providers", "chains", "agents", "tools", "workflows")
 
-    def __init__(self, fixed: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        fixed: Mapping[str, object] | None = None,
+        resource_keys: Iterable[str] = DEFAULT_RESOURCE_PARAMETERS,
+    ) -> None:
         self._lists: dict[str, list[str]] = {k: [] for k in self._LISTS}
+        self._settings: dict[str, list] = {}  # model.<model>.<setting> -> distinct values
         self._scalars: dict[str, object] = {}
+        self._resource: dict[str, object] = {}
+        self._resource_keys = tuple(resource_keys)
         self._fixed = dict(fixed or {})
         self.dropped_keys = 0
 
@@ -204,13 +223,22 @@ class ParameterSet:
         if text not in items and len(items) < _MAX_NAMES_PER_LIST:
             items.append(text)
 
+    def _setting(self, key: str, value: object) -> None:
+        values = self._settings.setdefault(key, [])
+        if isinstance(value, tuple):
+            value = list(value)
+        if value not in values and len(values) < _MAX_DISTINCT_SETTINGS:
+            values.append(value)
+
     def add_trace(self, spans: Iterable[ReadableSpan]) -> None:
         for span in spans:
             attrs = span.attributes or {}
             rt = run_type(span)
-            if span.resource is not None:
-                for key, value in (span.resource.attributes or {}).items():
-                    self._scalars.setdefault(f"resource.{key}", value)
+            if span.resource is not None and self._resource_keys:
+                resource = span.resource.attributes or {}
+                for key in self._resource_keys:
+                    if key in resource:
+                        self._resource.setdefault(key, resource[key])
             if rt in MODEL_RUN_TYPES:
                 model = attrs.get(sc.GEN_AI_REQUEST_MODEL) or attrs.get(sc.GEN_AI_RESPONSE_MODEL)
                 model = str(model) if model else (str(attrs.get(sc.LC_NAME) or span.name))
@@ -219,7 +247,7 @@ class ParameterSet:
                 for attribute in REQUEST_PARAMETERS:
                     if attribute in attrs:
                         suffix = attribute[len("gen_ai.request.") :]
-                        self._scalars[f"model.{model}.{suffix}"] = attrs[attribute]
+                        self._setting(f"model.{model}.{suffix}", attrs[attribute])
             elif rt == "tool":
                 self._remember("tools", attrs.get(sc.GEN_AI_TOOL_NAME) or attrs.get(sc.LC_NAME) or span.name)
             elif rt == "chain":
@@ -238,13 +266,27 @@ class ParameterSet:
 
     def raw(self) -> dict[str, object]:
         merged: dict[str, object] = dict(self._fixed)
-        for list_name, items in self._lists.items():
-            if items:
-                merged[list_name] = json.dumps(items, ensure_ascii=False)
-        if self._lists["models"]:
-            merged["model"] = self._lists["models"][0]
+        lists = dict(self._lists)
+        if set(lists["workflows"]) <= set(lists["chains"]):
+            lists["workflows"] = []  # LangGraph workflows are chains too: one list says it
+        if lists["models"]:
+            merged["model"] = lists["models"][0]
+        for list_name in ("models", "providers"):
+            if lists[list_name]:
+                merged[list_name] = names.json_text(lists[list_name])
+        for key, values in self._settings.items():
+            usable = [v for v in values if names.parameter_value(v) is not None]
+            if len(usable) == 1:
+                merged.setdefault(key, usable[0])
+            elif usable:
+                merged.setdefault(key, usable)
+        for list_name in ("chains", "agents", "tools", "workflows"):
+            if lists[list_name]:
+                merged.setdefault(list_name, names.json_text(lists[list_name]))
         for key, value in self._scalars.items():
             merged.setdefault(key, value)
+        for key, value in self._resource.items():
+            merged.setdefault(f"resource.{key}", value)
         return merged
 
     def to_api(self) -> dict[str, dict]:

@@ -40,9 +40,16 @@ from spanchain_sagemaker.config import (
     Settings,
     default_session_run_name,
 )
-from spanchain_sagemaker.sdk_objects import is_emulated, read_user_run, run_session, session_parts
+from spanchain_sagemaker.sdk_objects import (
+    is_emulated,
+    read_user_run,
+    run_session,
+    session_parts,
+    session_storage,
+)
 from spanchain_sagemaker.summary import SessionSummary
 from spanchain_sagemaker.translate import (
+    DEFAULT_RESOURCE_PARAMETERS,
     ParameterSet,
     TraceFacts,
     trace_facts,
@@ -110,6 +117,15 @@ def _utc(ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.timezone.utc)
 
 
+def _trace_display_name(facts: TraceFacts) -> str:
+    """`<root name>-<UTC start>-<last 8 hex of the root run id>`: LangChain's run ids are
+    UUIDv7, whose first digits are a timestamp shared by traces started close together; the last
+    ones are random, and the start time tells a reader when the trace ran."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(facts.start_ns / 1e9)) if facts.start_ns else ""
+    tail = "".join(ch for ch in facts.key if ch in "0123456789abcdefABCDEF")[-8:] or names.stable_hash(facts.key)
+    return names.display_name(facts.root_name, suffix="-".join(p for p in (stamp, tail) if p))
+
+
 class SageMakerTraceWriter(TraceWriter):
     """The SageMaker backend: see the module docstring. Built by `SageMakerSpanExporter`."""
 
@@ -158,6 +174,9 @@ class SageMakerTraceWriter(TraceWriter):
                 # Not a SageMaker Run: keep the app running and write to a run of our own.
                 logger.error("sagemaker exporter: cannot use %r as a Run (%r); creating runs instead", run, exc)
         self._session_run_name = settings.run_name or default_session_run_name()
+        self._use_session_storage(run)
+        self._resource_keys = tuple(dict.fromkeys((*DEFAULT_RESOURCE_PARAMETERS, *settings.resource_parameters)))
+        self.parameters_rejected = 0  # parameter keys SageMaker rejected (left out since)
 
         self._store = None  # built lazily on the writer thread (no I/O in the constructor)
         self._emulated: bool | None = None
@@ -180,6 +199,18 @@ class SageMakerTraceWriter(TraceWriter):
         self._pending_file_bytes = 0
         self._file_directions: set[bool] = set()  # which files folders exist (output/input)
         self.files_dropped = 0
+
+    def _use_session_storage(self, run) -> None:
+        """The user's SageMaker Session decides the bucket (its `default_bucket`) and the prefix
+        before ours (its `default_bucket_prefix`), as the SDK's own uploads do; an explicit
+        bucket or prefix (argument or environment) wins."""
+        if run is not None and self._user_run_fields is not None:
+            return  # a Run's own uploader settings were read already
+        bucket, prefix = session_storage(self._sagemaker_session)
+        if self.settings.bucket is None and bucket:
+            self.settings.bucket = bucket
+        if prefix and not self.settings.prefix_explicit:
+            self.settings.prefix = names.s3_prefix(f"{prefix}/{self.settings.prefix}")
 
     # --- TraceWriter ------------------------------------------------------------------------
     def preflight(self) -> None:
@@ -435,7 +466,7 @@ class SageMakerTraceWriter(TraceWriter):
             fixed = {"spanchain.run_per": self.settings.run_per}
             if user_run is not None:
                 fixed = {"spanchain.exporter": "sagemaker"}
-            self._session_params = ParameterSet(fixed)
+            self._session_params = ParameterSet(fixed, resource_keys=self._resource_keys)
         if not store.is_known_run(ref):  # first trace, or the store forgot it (see forget_all)
             if user_run is not None:
                 store.adopt_run(ref)
@@ -500,11 +531,14 @@ class SageMakerTraceWriter(TraceWriter):
         params = self._session_params.to_api()
         outputs, inputs = self._session_artifacts(ref)
         if params != self._params_sent or (outputs, inputs) != self._artifacts_sent:
-            # Emulators replace rather than merge these maps, so always send the full set.
-            fields = {"Parameters": params, "OutputArtifacts": outputs}
+            # Emulators replace rather than merge these maps, so always send the full set. A
+            # rejected value costs only its own key: the artifacts and the other parameters
+            # are then sent apart (store.update_run_contained).
+            fields = {"OutputArtifacts": outputs}
             if inputs:
                 fields["InputArtifacts"] = inputs
-            store.update_run(ref, **fields)
+            store.update_run_contained(ref, params, **fields)
+            self.parameters_rejected = len(store.rejected_parameters)
             self._params_sent, self._artifacts_sent = params, (outputs, inputs)
 
     def _write_session_extras(self) -> None:
@@ -535,7 +569,9 @@ class SageMakerTraceWriter(TraceWriter):
         ref = self._run_ref(experiment, f"{names.entity_name_part(prefix)}-{facts.key}")
         key = self._trace_key(ref, facts)
         store.put_object(ref.bucket, key, self._trace_document(spans, facts), "application/json")
-        params = ParameterSet({"spanchain.run_per": RUN_PER_TRACE, **trace_parameters(facts)})
+        params = ParameterSet(
+            {"spanchain.run_per": RUN_PER_TRACE, **trace_parameters(facts)}, resource_keys=self._resource_keys
+        )
         params.add_trace(spans)
         status = {"PrimaryStatus": "Failed" if facts.failed else "Completed"}
         if facts.failed:
@@ -552,8 +588,10 @@ class SageMakerTraceWriter(TraceWriter):
                 }
             },
         }
-        if not store.ensure_run(ref, display_name=f"{facts.root_name}-{facts.key[:8]}", describe_first=False, **fields):
-            store.update_run(ref, **fields)  # existed (retry, replay): bring it up to date
+        if not store.ensure_run(ref, display_name=_trace_display_name(facts), describe_first=False, **fields):
+            params_api = fields.pop("Parameters")  # existed (retry, replay): bring it up to date
+            store.update_run_contained(ref, params_api, **fields)
+        self.parameters_rejected = len(store.rejected_parameters)
         store.put_metrics(ref, trace_metrics(spans, step=0))
         self.locations.append(self._location(ref, summary=False))  # deque.append: thread-safe
 
