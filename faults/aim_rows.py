@@ -24,7 +24,6 @@ def exporter(repo: str, spool_dir: str | None, **kw):
         experiment="faults",
         spool_dir=spool_dir,
         trace_grace_s=0.5,
-        tick_interval_s=0.2,
         retry_backoff_s=0.2,
         shutdown_timeout_s=kw.pop("shutdown_timeout_s", 20),
         **kw,

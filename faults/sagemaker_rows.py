@@ -65,7 +65,6 @@ def exporter(spool_dir: str | None, **kw):
         artifact_bucket=BUCKET,
         spool_dir=spool_dir,
         trace_grace_s=0.5,
-        tick_interval_s=0.2,
         retry_backoff_s=0.2,
         shutdown_timeout_s=kw.pop("shutdown_timeout_s", 20),
         **kw,

@@ -256,3 +256,23 @@ def test_property_every_span_is_accounted_for_and_delivered_at_most_once(tmp_pat
     if spooled:
         assert st_.waiting == 0  # the backend is up at the end: the spool drained
     assert sc  # the vocabulary module imports cleanly beside the engine
+
+
+def test_a_servers_retry_after_is_honoured(tmp_path):
+    exp = _exp(tmp_path, retry_timeout_s=5, retry_backoff_s=0.01)
+    attempts = []
+    original = exp.writer.write_trace
+
+    def throttled(trace):
+        attempts.append(time.monotonic())
+        if len(attempts) == 1:
+            exc = ConnectionError("429 Too Many Requests")
+            exc.retry_after = 0.6  # what a writer attaches from the response's Retry-After
+            raise exc
+        original(trace)
+
+    exp.writer.write_trace = throttled
+    exp.export(make_spans(1))
+    assert exp.force_flush(5000)
+    exp.shutdown()
+    assert len(attempts) == 2 and attempts[1] - attempts[0] >= 0.6

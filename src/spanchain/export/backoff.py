@@ -14,5 +14,5 @@ def next_delay(attempt: int, base_s: float, max_s: float, retry_after: float | N
     ceiling = min(max_s, base_s * (2 ** max(0, attempt - 1)))
     delay = random.uniform(ceiling / 2, ceiling)
     if retry_after is not None:
-        delay = max(delay, min(retry_after, max_s))
+        delay = max(delay, retry_after)
     return delay
