@@ -16,7 +16,7 @@ import pytest
 from spanchain.bench import core
 
 VARIANT_NAMES = ["no-op handler", "floor handler", "spanchain", "otel genai-langchain", "openllmetry", "openinference"]
-WORKLOADS = ["chain", "tool_loop", "stream", "async"]
+WORKLOADS = ["chain", "tool_loop", "stream", "async", "graph"]
 
 
 def _bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -112,3 +112,14 @@ def test_split_leaves_the_sdk_and_content_policy_unpatched():
     rows = split.measure([workload], provider, 3)
     assert rows[0]["spanchain_callbacks_us"] > rows[0]["spanchain_sdk_us"] > 0
     assert (sdk.Tracer.start_span, sdk.Span.end, sdk.Span.set_attributes, ContentPolicy.render) == before
+
+
+def test_bench_memory_prints_retained_memory_per_checkpoint():
+    proc = _bench("memory", "--invocations", "300", "--window", "30", "--warm-up", "20", timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = proc.stdout
+    assert "300 sequential invocations" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["30", "75", "150", "225", "300"]
+    assert "open runs left in the handler: 0" in out
+    assert "-> PASS" in out

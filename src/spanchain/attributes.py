@@ -463,7 +463,7 @@ def _scalar(value: Any) -> Any:
 
 def metadata_attributes(metadata: Mapping[str, Any] | None, limit: int = 64) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if not isinstance(metadata, Mapping) or not metadata:
+    if not metadata or not _is_mapping(metadata):
         return out
     for i, (key, value) in enumerate(metadata.items()):
         if i >= limit:
@@ -492,7 +492,7 @@ def run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], fa
 
 
 def conversation_id(metadata: Mapping[str, Any] | None) -> str | None:
-    if not isinstance(metadata, Mapping) or not metadata:
+    if not metadata or not _is_mapping(metadata):
         return None
     for key in ("thread_id", "session_id", "conversation_id"):
         value = metadata.get(key)

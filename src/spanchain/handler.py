@@ -41,33 +41,32 @@ _CONTROL_FLOW_EXCEPTIONS = frozenset(
     {"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand"}
 )
 _LLM_TYPES = ("llm", "chat_model")
+# Runs not made current: LangChain's prompt templates and output parsers format text and do no
+# I/O; anything their body does start (a fixing parser's model call) is a LangChain run with its
+# own span, and a foreign span there nests under the enclosing run. Attaching costs about a
+# tenth of a run's own time.
+_NOT_ATTACHED = frozenset({"prompt", "parser"})
+_NEVER_STREAMED = frozenset({"tool", "retriever"})
 _NOT_STREAMING: tuple[Any, Optional[RunState]] = (None, None)
 
 
-def _guarded_with(recover: Optional[Callable[..., None]], consequence: str) -> Callable[[Callable], Callable]:
-    """Run a callback; log (once per kind) instead of raising into LangChain or the app, then
-    let `recover(handler, callback name, kwargs)` keep the run tree whole."""
+def _guarded(method: Callable) -> Callable:
+    """Run an event callback; log (once per kind) instead of raising into LangChain or the app."""
 
-    def decorate(method: Callable) -> Callable:
-        @functools.wraps(method)
-        def wrapper(self: "OpenTelemetryCallbackHandler", *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except Exception as exc:
-                self._log.exception(
-                    f"{method.__name__}:{type(exc).__name__}",
-                    "spanchain: %s failed%s (logged once per kind; the app is unaffected): %r",
-                    method.__name__,
-                    consequence,
-                    exc,
-                )
-                if recover is not None:
-                    recover(self, method.__name__, kwargs)
-                return None
+    @functools.wraps(method)
+    def wrapper(self: "OpenTelemetryCallbackHandler", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            self._log.exception(
+                f"{method.__name__}:{type(exc).__name__}",
+                "spanchain: %s failed (logged once per kind; the app is unaffected): %r",
+                method.__name__,
+                exc,
+            )
+            return None
 
-        return wrapper
-
-    return decorate
+    return wrapper
 
 
 _START_RUN_TYPES = {
@@ -77,12 +76,6 @@ _START_RUN_TYPES = {
     "on_tool_start": "tool",
     "on_retriever_start": "retriever",
 }
-
-_guarded = _guarded_with(None, "")
-# A start that fails part-way still records its run, as a bare span, so its children keep their
-# parent and its end has something to end; an end that fails still ends the span.
-_guarded_start = _guarded_with(lambda h, name, kw: h._start_bare(name, kw), "; recorded a bare span")
-_guarded_end = _guarded_with(lambda h, name, kw: h._end_after_failure(kw.get("run_id")), "; ended the span without its payload")
 
 
 def _is_control_flow(error: BaseException) -> bool:
@@ -240,9 +233,11 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         evicted = self._registry.add(run_id, state)
         if evicted:
             self._abandon(evicted)
-        if self._attach:
-            # _start <- on_*_start (or _model_start) <- the guard <- LangChain: 3 frames up at least.
-            state.attachment = Attachment(span, stream_frame(3))
+        if self._attach and run_type not in _NOT_ATTACHED:
+            # _start <- on_*_start (or _model_start) <- LangChain: 2 frames up at least. Tools and
+            # retrievers are never started from a stream's generator: no frame walk for them.
+            frame = stream_frame(2) if run_type not in _NEVER_STREAMED else None
+            state.attachment = Attachment(span, frame)
         return state
 
     def _start_bare(self, callback: str, kwargs: Mapping[str, Any]) -> None:
@@ -270,6 +265,29 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             self._finish(run_id)
         except Exception as exc:
             self._log.warning("end-after-failure", "spanchain: could not end a span: %r", exc)
+
+    # Start and end callbacks run once per run: they catch their own exceptions (a decorator's
+    # forwarding of LangChain's keyword arguments cost more than a tenth of a run's own code).
+    def _start_failed(self, callback: str, exc: Exception, run_id: Any, parent_run_id: Any) -> None:
+        """A start failed part-way: log once per kind, still record the run as a bare span, so its
+        children keep their parent and its end has something to end."""
+        self._log.exception(
+            f"{callback}:{type(exc).__name__}",
+            "spanchain: %s failed; recorded a bare span (logged once per kind; the app is unaffected): %r",
+            callback,
+            exc,
+        )
+        self._start_bare(callback, {"run_id": run_id, "parent_run_id": parent_run_id})
+
+    def _end_failed(self, callback: str, exc: Exception, run_id: Any) -> None:
+        """An end failed part-way: log once per kind, still end the span."""
+        self._log.exception(
+            f"{callback}:{type(exc).__name__}",
+            "spanchain: %s failed; ended the span without its payload (logged once per kind; the app is unaffected): %r",
+            callback,
+            exc,
+        )
+        self._end_after_failure(run_id)
 
     def _set_content(self, span: Any, content: Mapping[str, Any]) -> None:
         if not self._policy.capture:
@@ -393,7 +411,6 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         return state
 
     # --- chains ------------------------------------------------------------------------------------
-    @_guarded_start
     def on_chain_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -405,50 +422,57 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: Optional[dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        run_type = kwargs.get("run_type") or "chain"
-        name = A.run_name(serialized, kwargs, "chain")
-        attrs: dict[str, Any] = {}
-        operation = ""
-        span_name = name
-        if run_type == "chain":
-            if "agent" in name.lower():
-                operation = sc.OP_INVOKE_AGENT
-                attrs[sc.GEN_AI_AGENT_NAME] = name
-            elif parent_run_id is None:
-                operation = sc.OP_INVOKE_WORKFLOW
-                attrs[sc.GEN_AI_WORKFLOW_NAME] = name
-            if operation:
-                attrs[sc.GEN_AI_OPERATION_NAME] = operation
-                span_name = f"{operation} {name}"
-        defers_inputs = bool(kwargs.get("defers_inputs"))
-        state = self._start(
-            run_id,
-            parent_run_id,
-            run_type=run_type,
-            name=name,
-            span_name=span_name,
-            attributes=attrs,
-            tags=tags,
-            metadata=metadata,
-            content=None if defers_inputs else {sc.LC_INPUT: inputs},
-            operation=operation,
-        )
-        if operation == sc.OP_INVOKE_AGENT:
-            state.is_agent = True
+        try:
+            run_type = kwargs.get("run_type") or "chain"
+            name = A.run_name(serialized, kwargs, "chain")
+            attrs: dict[str, Any] = {}
+            operation = ""
+            span_name = name
+            if run_type == "chain":
+                if "agent" in name.lower():
+                    operation = sc.OP_INVOKE_AGENT
+                    attrs[sc.GEN_AI_AGENT_NAME] = name
+                elif parent_run_id is None:
+                    operation = sc.OP_INVOKE_WORKFLOW
+                    attrs[sc.GEN_AI_WORKFLOW_NAME] = name
+                if operation:
+                    attrs[sc.GEN_AI_OPERATION_NAME] = operation
+                    span_name = f"{operation} {name}"
+            defers_inputs = bool(kwargs.get("defers_inputs"))
+            state = self._start(
+                run_id,
+                parent_run_id,
+                run_type=run_type,
+                name=name,
+                span_name=span_name,
+                attributes=attrs,
+                tags=tags,
+                metadata=metadata,
+                content=None if defers_inputs else {sc.LC_INPUT: inputs},
+                operation=operation,
+            )
+            if operation == sc.OP_INVOKE_AGENT:
+                state.is_agent = True
+        except Exception as exc:
+            self._start_failed("on_chain_start", exc, run_id, parent_run_id)
 
-    @_guarded_end
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        content = {sc.LC_OUTPUT: outputs}
-        if "inputs" in kwargs and kwargs["inputs"] is not None:
-            content[sc.LC_INPUT] = kwargs["inputs"]  # streamed runs learn their input at the end
-        self._finish(run_id, content=content)
+        try:
+            content = {sc.LC_OUTPUT: outputs}
+            if "inputs" in kwargs and kwargs["inputs"] is not None:
+                content[sc.LC_INPUT] = kwargs["inputs"]  # streamed runs learn their input at the end
+            self._finish(run_id, content=content)
+        except Exception as exc:
+            self._end_failed("on_chain_end", exc, run_id)
 
-    @_guarded_end
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        content = {}
-        if kwargs.get("inputs") is not None:
-            content[sc.LC_INPUT] = kwargs["inputs"]
-        self._finish(run_id, content=content, error=error)
+        try:
+            content = {}
+            if kwargs.get("inputs") is not None:
+                content[sc.LC_INPUT] = kwargs["inputs"]
+            self._finish(run_id, content=content, error=error)
+        except Exception as exc:
+            self._end_failed("on_chain_error", exc, run_id)
 
     # --- models --------------------------------------------------------------------------------------
     def _model_start(
@@ -491,7 +515,6 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         state.provider = provider
         state.llm_calls = 1
 
-    @_guarded_start
     def on_chat_model_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -503,18 +526,20 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: Optional[dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        def content() -> dict[str, Any]:
-            system, rest = A.input_messages(messages)
-            tools = (kwargs.get("invocation_params") or {}).get("tools")
-            return {
-                sc.GEN_AI_INPUT_MESSAGES: rest,
-                sc.GEN_AI_SYSTEM_INSTRUCTIONS: system or None,
-                sc.GEN_AI_TOOL_DEFINITIONS: tools or None,
-            }
+        try:
+            def content() -> dict[str, Any]:
+                system, rest = A.input_messages(messages)
+                tools = (kwargs.get("invocation_params") or {}).get("tools")
+                return {
+                    sc.GEN_AI_INPUT_MESSAGES: rest,
+                    sc.GEN_AI_SYSTEM_INSTRUCTIONS: system or None,
+                    sc.GEN_AI_TOOL_DEFINITIONS: tools or None,
+                }
 
-        self._model_start(sc.OP_CHAT, serialized, run_id, parent_run_id, tags, metadata, kwargs, content)
+            self._model_start(sc.OP_CHAT, serialized, run_id, parent_run_id, tags, metadata, kwargs, content)
+        except Exception as exc:
+            self._start_failed("on_chat_model_start", exc, run_id, parent_run_id)
 
-    @_guarded_start
     def on_llm_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -526,16 +551,19 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: Optional[dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        self._model_start(
-            sc.OP_TEXT_COMPLETION,
-            serialized,
-            run_id,
-            parent_run_id,
-            tags,
-            metadata,
-            kwargs,
-            lambda: {sc.GEN_AI_INPUT_MESSAGES: A.prompt_messages(prompts)},
-        )
+        try:
+            self._model_start(
+                sc.OP_TEXT_COMPLETION,
+                serialized,
+                run_id,
+                parent_run_id,
+                tags,
+                metadata,
+                kwargs,
+                lambda: {sc.GEN_AI_INPUT_MESSAGES: A.prompt_messages(prompts)},
+            )
+        except Exception as exc:
+            self._start_failed("on_llm_start", exc, run_id, parent_run_id)
 
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
         # Hot path (once per streamed chunk): O(1), no span calls except on the first chunk.
@@ -555,35 +583,38 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         except Exception as exc:
             self._log.warning("on_llm_new_token", "spanchain: on_llm_new_token failed: %r", exc)
 
-    @_guarded_end
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        state = self._registry.get(run_id)
-        if state is None:
-            self._finish(run_id)  # logs the unknown run once
-            return
-        attrs, messages = A.response_attributes(response, with_messages=self._policy.capture)
-        state.input_tokens = int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0))
-        state.output_tokens = int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0))
-        if state.chunks:
-            attrs[sc.LC_STREAM_CHUNKS] = state.chunks
-            attrs[sc.GEN_AI_REQUEST_STREAM] = True
-            if state.first_chunk_at is not None:
-                attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = state.first_chunk_at - state.started
-        if sc.GEN_AI_RESPONSE_MODEL in attrs:
-            state.model = attrs[sc.GEN_AI_RESPONSE_MODEL]
-        self._finish(run_id, attrs, content={sc.GEN_AI_OUTPUT_MESSAGES: messages or None})
+        try:
+            state = self._registry.get(run_id)
+            if state is None:
+                self._finish(run_id)  # logs the unknown run once
+                return
+            attrs, messages = A.response_attributes(response, with_messages=self._policy.capture)
+            state.input_tokens = int(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS, 0))
+            state.output_tokens = int(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 0))
+            if state.chunks:
+                attrs[sc.LC_STREAM_CHUNKS] = state.chunks
+                attrs[sc.GEN_AI_REQUEST_STREAM] = True
+                if state.first_chunk_at is not None:
+                    attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = state.first_chunk_at - state.started
+            if sc.GEN_AI_RESPONSE_MODEL in attrs:
+                state.model = attrs[sc.GEN_AI_RESPONSE_MODEL]
+            self._finish(run_id, attrs, content={sc.GEN_AI_OUTPUT_MESSAGES: messages or None})
+        except Exception as exc:
+            self._end_failed("on_llm_end", exc, run_id)
 
-    @_guarded_end
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        state = self._registry.get(run_id)
-        attrs: dict[str, Any] = {}
-        if state is not None and state.chunks:
-            attrs[sc.LC_STREAM_CHUNKS] = state.chunks
-            attrs[sc.GEN_AI_REQUEST_STREAM] = True
-        self._finish(run_id, attrs, error=error)
+        try:
+            state = self._registry.get(run_id)
+            attrs: dict[str, Any] = {}
+            if state is not None and state.chunks:
+                attrs[sc.LC_STREAM_CHUNKS] = state.chunks
+                attrs[sc.GEN_AI_REQUEST_STREAM] = True
+            self._finish(run_id, attrs, error=error)
+        except Exception as exc:
+            self._end_failed("on_llm_error", exc, run_id)
 
     # --- tools -----------------------------------------------------------------------------------------
-    @_guarded_start
     def on_tool_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -596,49 +627,55 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         inputs: Optional[dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        name = A.run_name(serialized, kwargs, "tool")
-        attrs: dict[str, Any] = {
-            sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
-            sc.GEN_AI_TOOL_NAME: name,
-            sc.GEN_AI_TOOL_TYPE: "function",
-        }
-        description = (serialized or {}).get("description")
-        if isinstance(description, str) and description:
-            attrs[sc.GEN_AI_TOOL_DESCRIPTION] = description[:1024]
-        call_id = kwargs.get("tool_call_id")
-        if call_id:
-            attrs[sc.GEN_AI_TOOL_CALL_ID] = str(call_id)
-        state = self._start(
-            run_id,
-            parent_run_id,
-            run_type="tool",
-            name=name,
-            span_name=f"{sc.OP_EXECUTE_TOOL} {name}",
-            attributes=attrs,
-            tags=tags,
-            metadata=metadata,
-            content={sc.GEN_AI_TOOL_CALL_ARGUMENTS: inputs if inputs is not None else input_str},
-            operation=sc.OP_EXECUTE_TOOL,
-        )
-        state.tool_calls = 1
+        try:
+            name = A.run_name(serialized, kwargs, "tool")
+            attrs: dict[str, Any] = {
+                sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
+                sc.GEN_AI_TOOL_NAME: name,
+                sc.GEN_AI_TOOL_TYPE: "function",
+            }
+            description = (serialized or {}).get("description")
+            if isinstance(description, str) and description:
+                attrs[sc.GEN_AI_TOOL_DESCRIPTION] = description[:1024]
+            call_id = kwargs.get("tool_call_id")
+            if call_id:
+                attrs[sc.GEN_AI_TOOL_CALL_ID] = str(call_id)
+            state = self._start(
+                run_id,
+                parent_run_id,
+                run_type="tool",
+                name=name,
+                span_name=f"{sc.OP_EXECUTE_TOOL} {name}",
+                attributes=attrs,
+                tags=tags,
+                metadata=metadata,
+                content={sc.GEN_AI_TOOL_CALL_ARGUMENTS: inputs if inputs is not None else input_str},
+                operation=sc.OP_EXECUTE_TOOL,
+            )
+            state.tool_calls = 1
+        except Exception as exc:
+            self._start_failed("on_tool_start", exc, run_id, parent_run_id)
 
-    @_guarded_end
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        attrs: dict[str, Any] = {}
-        result = output
-        # Tools called with a ToolCall return a ToolMessage: keep its content and call id.
-        call_id = getattr(output, "tool_call_id", None)
-        if call_id:
-            attrs[sc.GEN_AI_TOOL_CALL_ID] = str(call_id)
-            result = getattr(output, "content", output)
-        self._finish(run_id, attrs, content={sc.GEN_AI_TOOL_CALL_RESULT: result})
+        try:
+            attrs: dict[str, Any] = {}
+            result = output
+            # Tools called with a ToolCall return a ToolMessage: keep its content and call id.
+            call_id = getattr(output, "tool_call_id", None)
+            if call_id:
+                attrs[sc.GEN_AI_TOOL_CALL_ID] = str(call_id)
+                result = getattr(output, "content", output)
+            self._finish(run_id, attrs, content={sc.GEN_AI_TOOL_CALL_RESULT: result})
+        except Exception as exc:
+            self._end_failed("on_tool_end", exc, run_id)
 
-    @_guarded_end
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._finish(run_id, error=error)
+        try:
+            self._finish(run_id, error=error)
+        except Exception as exc:
+            self._end_failed("on_tool_error", exc, run_id)
 
     # --- retrievers ----------------------------------------------------------------------------------
-    @_guarded_start
     def on_retriever_start(
         self,
         serialized: Optional[dict[str, Any]],
@@ -650,35 +687,42 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: Optional[dict[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        name = A.run_name(serialized, kwargs, "retriever")
-        self._start(
-            run_id,
-            parent_run_id,
-            run_type="retriever",
-            name=name,
-            span_name=f"{sc.OP_RETRIEVAL} {name}",
-            attributes={sc.GEN_AI_OPERATION_NAME: sc.OP_RETRIEVAL},
-            tags=tags,
-            metadata=metadata,
-            content={sc.GEN_AI_RETRIEVAL_QUERY_TEXT: query},
-            operation=sc.OP_RETRIEVAL,
-        )
+        try:
+            name = A.run_name(serialized, kwargs, "retriever")
+            self._start(
+                run_id,
+                parent_run_id,
+                run_type="retriever",
+                name=name,
+                span_name=f"{sc.OP_RETRIEVAL} {name}",
+                attributes={sc.GEN_AI_OPERATION_NAME: sc.OP_RETRIEVAL},
+                tags=tags,
+                metadata=metadata,
+                content={sc.GEN_AI_RETRIEVAL_QUERY_TEXT: query},
+                operation=sc.OP_RETRIEVAL,
+            )
+        except Exception as exc:
+            self._start_failed("on_retriever_start", exc, run_id, parent_run_id)
 
-    @_guarded_end
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
-        documents = A.as_list(documents)
-        attrs = {sc.LC_RETRIEVAL_DOCUMENT_COUNT: len(documents)}
-        self._finish(
-            run_id,
-            attrs,
-            content={sc.GEN_AI_RETRIEVAL_DOCUMENTS: A.documents_payload(documents)}
-            if self._policy.capture
-            else None,
-        )
+        try:
+            documents = A.as_list(documents)
+            attrs = {sc.LC_RETRIEVAL_DOCUMENT_COUNT: len(documents)}
+            self._finish(
+                run_id,
+                attrs,
+                content={sc.GEN_AI_RETRIEVAL_DOCUMENTS: A.documents_payload(documents)}
+                if self._policy.capture
+                else None,
+            )
+        except Exception as exc:
+            self._end_failed("on_retriever_end", exc, run_id)
 
-    @_guarded_end
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._finish(run_id, error=error)
+        try:
+            self._finish(run_id, error=error)
+        except Exception as exc:
+            self._end_failed("on_retriever_error", exc, run_id)
 
     # --- events on a run's span ----------------------------------------------------------------------------
     @_guarded

@@ -55,8 +55,11 @@ _BUILTIN: list[tuple[str, str]] = [
     (r"\bglpat-[A-Za-z0-9_\-]{20,}", REDACTED),  # GitLab
 ]
 
-_AWS_KEY_ID = re.compile(r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}")
-_GITHUB_PREFIX = re.compile(r"gh[pousr]_")
+# Literal prefixes of rules 7 (AWS key ids) and 8 (GitHub tokens). Tested with `in` (a fast
+# substring search): a regex alternation of them, having no common literal prefix, is tried at
+# every position of the text (~35 µs per KB, measured on the tool-calling loop's messages).
+_AWS_KEY_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA")
+_GITHUB_PREFIXES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")
 
 
 def _rules_to_run(text: str) -> list[int]:
@@ -104,14 +107,14 @@ def _rules_to_run(text: str) -> list[int]:
     if "_" in text:
         if "k_live_" in text or "k_test_" in text:
             run.append(6)
-        if _GITHUB_PREFIX.search(text) is not None:
+        if "gh" in text and any(prefix in text for prefix in _GITHUB_PREFIXES):
             run.append(8)
         if "github_pat_" in text:
             run.append(9)
         if "hf_" in text:
             run.append(12)
     if "A" in text:
-        if _AWS_KEY_ID.search(text) is not None:
+        if any(prefix in text for prefix in _AWS_KEY_PREFIXES):
             run.append(7)
         if "AIza" in text:
             run.append(11)

@@ -48,9 +48,15 @@ class RunState:
     errors: int = 0
 
 
+def _key(run_id: object) -> object:
+    """The dict key for a run id: a UUID's integer, whose hash is computed in C (UUID.__hash__ is
+    Python code, and the registry is consulted several times per run)."""
+    return run_id.int if type(run_id) is UUID else run_id
+
+
 class RunRegistry:
     def __init__(self, ttl_s: float = 3600.0, max_runs: int = 10_000, clock=time.monotonic):
-        self._runs: "OrderedDict[UUID, RunState]" = OrderedDict()
+        self._runs: "OrderedDict[object, RunState]" = OrderedDict()
         self._lock = threading.Lock()
         self._ttl_s = ttl_s
         self._max_runs = max(1, max_runs)
@@ -63,7 +69,7 @@ class RunRegistry:
     def get(self, run_id: Optional[UUID]) -> Optional[RunState]:
         if run_id is None:
             return None
-        return self._runs.get(run_id)  # dict reads are atomic under the GIL
+        return self._runs.get(_key(run_id))  # dict reads are atomic under the GIL
 
     def add(self, run_id: UUID, state: RunState) -> list[tuple[RunState, str]]:
         """Register a run; returns runs that must now be ended as abandoned (reason)."""
@@ -71,20 +77,25 @@ class RunRegistry:
         with self._lock:
             if state.started >= self._next_sweep:
                 evicted.extend(self._sweep_locked(state.started))
-            previous = self._runs.pop(run_id, None)
+            key = _key(run_id)
+            previous = self._runs.pop(key, None)
             if previous is not None:
                 evicted.append((previous, "duplicate_run_id"))
-            self._runs[run_id] = state
+            self._runs[key] = state
             while len(self._runs) > self._max_runs:
-                _, oldest = self._runs.popitem(last=False)
+                try:
+                    _, oldest = self._runs.popitem(last=False)
+                except KeyError:  # emptied meanwhile by lock-free pops
+                    break
                 evicted.append((oldest, "capacity"))
         return evicted
 
     def pop(self, run_id: Optional[UUID]) -> Optional[RunState]:
         if run_id is None:
             return None
-        with self._lock:
-            return self._runs.pop(run_id, None)
+        # No lock: one OrderedDict.pop is atomic under the GIL, and add()/sweep() tolerate a run
+        # leaving between their steps.
+        return self._runs.pop(_key(run_id), None)
 
     def sweep(self) -> list[tuple[RunState, str]]:
         with self._lock:
@@ -92,9 +103,9 @@ class RunRegistry:
 
     def drain(self) -> list[tuple[RunState, str]]:
         with self._lock:
-            states = [(s, "shutdown") for s in self._runs.values()]
-            self._runs.clear()
-            return states
+            runs, self._runs = self._runs, OrderedDict()
+        # list() copies in C, so a lock-free pop elsewhere cannot interleave with the copy.
+        return [(s, "shutdown") for s in list(runs.values())]
 
     def _sweep_locked(self, now: float) -> list[tuple[RunState, str]]:
         self._next_sweep = now + min(self._ttl_s, 60.0)
@@ -102,9 +113,9 @@ class RunRegistry:
         deadline = now - self._ttl_s
         # Insertion order is start order, so the expired runs are a prefix.
         while self._runs:
-            run_id, state = next(iter(self._runs.items()))
+            key, state = next(iter(self._runs.items()))
             if state.started > deadline:
                 break
-            del self._runs[run_id]
-            expired.append((state, "ttl"))
+            if self._runs.pop(key, None) is state:  # it may have ended meanwhile (pop takes no lock)
+                expired.append((state, "ttl"))
         return expired

@@ -1,4 +1,4 @@
-"""`spanchain bench [core|aim|sagemaker|serve] [options]`: spanchain's benchmarks.
+"""`spanchain bench [core|memory|aim|sagemaker|serve] [options]`: spanchain's benchmarks.
 
 `core` (the default) measures what the callback bridge costs a LangChain app; the others measure
 the exporters and the OTLP receiver and live in their own packages, imported only when asked for.
@@ -13,16 +13,18 @@ from typing import Optional, Sequence
 # subcommand -> (module with main(argv), what to install when it is missing)
 SUBCOMMANDS = {
     "core": ("spanchain.bench.core", "spanchain"),
+    "memory": ("spanchain.bench.memory", "spanchain"),
     "aim": ("spanchain_aim.bench", "spanchain-aim (pip install 'spanchain[aim]')"),
     "sagemaker": ("spanchain_sagemaker.bench", "spanchain-sagemaker (pip install 'spanchain[sagemaker]')"),
     "serve": ("spanchain.serve.bench", "spanchain's OTLP receiver (pip install 'spanchain[otel]')"),
 }
 
 USAGE = """\
-usage: spanchain bench [core|aim|sagemaker|serve] [options]
+usage: spanchain bench [core|memory|aim|sagemaker|serve] [options]
 
   core        per-invocation overhead of the callback bridge vs no callbacks, a no-op handler,
               a minimal span-per-run handler and the peer instrumentations (default)
+  memory      memory retained by the handler over 100,000 sequential invocations (tracemalloc)
   aim         spans/s through the Aim exporter
   sagemaker   spans/s through the SageMaker exporter
   serve       spans/s through `spanchain serve`
