@@ -150,3 +150,83 @@ def test_aim_ui_reads_the_repository_the_server_writes(compose):
     repo = server_volume[1]
     assert f"--repo {repo}" in server["command"][0] and f"--repo {repo}" in ui["command"][0]
     assert "aim up" in ui["command"][0] and 43800 in _published(ui)
+
+
+# --- the scale-out profile ----------------------------------------------------------------------
+
+SCALE_OUT = ROOT / "deploy" / "collector" / "otel-collector-scale-out.yaml"
+RELAY = ROOT / "deploy" / "collector" / "relay.yaml"
+
+
+def _config_mounted(service: dict, config_path) -> None:
+    [mount] = [v for v in service["volumes"] if v.split(":")[0].endswith(config_path.name)]
+    source, target = mount.split(":")[:2]
+    assert (ROOT / source).resolve() == config_path
+    assert f"--config={target}" in service["command"]
+
+
+def _pipeline_is_wired(config: dict) -> dict:
+    pipeline = config["service"]["pipelines"]["traces"]
+    for kind in ("receivers", "processors", "exporters"):
+        assert set(pipeline.get(kind, [])) == set(config.get(kind, {})), kind
+    assert pipeline["processors"][0] == "memory_limiter"
+    return pipeline
+
+
+def test_scale_out_profile_routes_each_trace_to_one_serve_replica(compose):
+    services = compose["services"]
+    lb_config, relay_config = yaml.safe_load(SCALE_OUT.read_text()), yaml.safe_load(RELAY.read_text())
+    lb = services["lb-collector"]
+    _config_mounted(lb, SCALE_OUT)
+    _pipeline_is_wired(lb_config)
+    _pipeline_is_wired(relay_config)
+    balancer = lb_config["exporters"]["loadbalancing"]
+    assert balancer["routing_key"] == "traceID"  # all spans of a trace reach one replica
+    assert "otlp" in balancer["protocol"]  # the only protocol the loadbalancing exporter speaks
+    relays = balancer["resolver"]["static"]["hostnames"]
+    replicas = set()
+    for entry in relays:
+        host, port = entry.split(":")
+        relay = services[host]
+        assert "scale-out" in relay["profiles"] and port == "4317" and 4317 in _container_ports(relay)
+        assert _host_port(relay_config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]) == ("0.0.0.0", 4317)
+        _config_mounted(relay, RELAY)
+        # the relay forwards to its own replica, with the replica's token
+        env = relay["environment"]
+        for var in re.findall(r"\$\{env:(\w+)\}", yaml.safe_dump(relay_config)):
+            assert var in env, f"{host} needs {var}"
+        target = services[env["SPANCHAIN_SERVE_HOST"]]
+        assert 4318 in _container_ports(target) and "scale-out" in target["profiles"]
+        assert _env_default(env["SPANCHAIN_SERVE_TOKEN"]) == _env_default(target["environment"]["SPANCHAIN_SERVE_TOKEN"])
+        assert env["SPANCHAIN_SERVE_HOST"] in relay["depends_on"] and host in lb["depends_on"]
+        replicas.add(env["SPANCHAIN_SERVE_HOST"])
+    assert len(replicas) == len(relays) == 3  # one relay per replica, none shared
+    exporter = relay_config["exporters"]["otlphttp/spanchain"]
+    assert exporter["endpoint"] == "http://${env:SPANCHAIN_SERVE_HOST}:4318"
+    assert exporter["headers"]["authorization"] == "Bearer ${env:SPANCHAIN_SERVE_TOKEN}"
+    # the front collector's published ports do not clash with the default stack's
+    lb_ports = {int(str(p).split(":")[0]) for p in lb["ports"]}
+    other_ports = {int(str(p).split(":")[0]) for name, s in services.items() if name != "lb-collector"
+                   for p in s.get("ports", [])}
+    assert lb_ports and other_ports and not lb_ports & other_ports
+
+
+def test_scale_out_replicas_share_the_backends_under_their_own_names(compose):
+    from spanchain.cli import _build_parser
+    from spanchain.serve.app import options_from
+
+    services = compose["services"]
+    base = services["spanchain-serve"]
+    names = []
+    for name in ("spanchain-serve-1", "spanchain-serve-2", "spanchain-serve-3"):
+        replica = services[name]
+        assert replica["build"] == base["build"] and replica["command"] == base["command"]
+        options = options_from(_build_parser().parse_args(replica["command"]))
+        assert (options.host, options.port) == ("0.0.0.0", 4318)
+        env = replica["environment"]
+        for key in ("OTEL_EXPORTER_AIM_REPO", "OTEL_EXPORTER_SAGEMAKER_EXPERIMENT", "AWS_ENDPOINT_URL", "SPANCHAIN_SERVE_EXPORTERS"):
+            assert env[key] == base["environment"][key], key  # one Aim server, one experiment
+        assert env["OTEL_EXPORTER_AIM_REPO"].startswith("aim://")  # a server, not a shared local folder
+        names.append(env["SPANCHAIN_SERVE_REPLICA"])
+    assert len(set(names)) == 3
+    assert "scale-out" not in base.get("profiles", [])  # the default stack is unchanged

@@ -140,3 +140,32 @@ def test_console_tree_goes_to_stderr_and_shows_unknown_tokens_as_unknown(tmp_pat
     assert "tokens 0→0" not in proc.stderr and "tokens unknown" in header, proc.stderr
     model_line = next(l for l in proc.stderr.splitlines() if "[chat_model]" in l)
     assert "tokens unknown" in model_line
+
+
+def test_a_collector_started_later_is_picked_up():
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from spanchain.reachability import ReachabilityGuard
+    from spanchain.serve.app import start
+    from spanchain.serve.server import ServeOptions
+
+    from eco_support import make_spans
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1/traces"
+    guard = ReachabilityGuard(OTLPSpanExporter(endpoint=url), url, recheck_s=0.2)
+    started = time.monotonic()
+    assert guard.export(make_spans([("early", {}, None)])) == SpanExportResult.FAILURE
+    assert time.monotonic() - started < 2 and guard.dropped == 1 and guard.unreachable == "connection refused"
+    mem = InMemorySpanExporter()
+    receiver = start({"mem": mem}, ServeOptions(port=port))
+    try:
+        time.sleep(0.3)
+        assert guard.export(make_spans([("late", {}, None)])) == SpanExportResult.SUCCESS
+        assert guard.written == 1 and guard.unreachable is None
+        assert receiver.pipeline.flush(5) and [s.name for s in mem.get_finished_spans()] == ["late"]
+    finally:
+        receiver.stop(5)
+        guard.shutdown()

@@ -23,8 +23,8 @@ TRACES = 36
 EXPERIMENT = "scale-out"
 
 
-def _trace(i: int):
-    root = f"trace-{i:03d}-root"
+def _trace(i, root=None):
+    root = root or f"trace-{i:03d}-root"
     return make_spans([
         (root, {sc.LC_RUN_ID: f"r{i}", sc.LC_RUN_TYPE: "chain", sc.LC_DESCENDANTS: 2}, None),
         (f"chat m{i}", {sc.LC_RUN_ID: f"r{i}m", sc.LC_PARENT_RUN_ID: f"r{i}", sc.LC_ROOT_RUN_ID: f"r{i}",
@@ -87,6 +87,11 @@ def test_three_replicas_share_one_aim_server_and_one_sagemaker_without_collision
             for start in range(0, len(traces), 5):
                 chunk = [s for t in traces[start:start + 5] for s in t]
                 assert clients[n].export(chunk) == SpanExportResult.SUCCESS
+        # What happens without trace affinity: one trace's spans split over two replicas.
+        split = _trace(999, root="split-root")  # [chat, tool, root] (children end first)
+        split_id = f"{split[0].context.trace_id:032x}"
+        assert clients[0].export([s for s in split if s.name != "chat m999"]) == SpanExportResult.SUCCESS
+        assert clients[1].export([s for s in split if s.name == "chat m999"]) == SpanExportResult.SUCCESS
     finally:
         for proc, _, _ in replicas:
             proc.send_signal(signal.SIGTERM)
@@ -104,12 +109,19 @@ def test_three_replicas_share_one_aim_server_and_one_sagemaker_without_collision
     names = [r.name for r in runs]
     assert len(set(names)) == REPLICAS and all(n.startswith("shop-") for n in names), names
     seen = collections.Counter()
+    split_parts = collections.defaultdict(set)
     for run in runs:
         for (sequence, _), points in run.texts.items():
             if sequence == "trace":
                 for _, text in points:
-                    seen[text.split("  ", 1)[0]] += 1
+                    top = text.split("  ", 1)[0]
+                    if top.startswith("trace-"):
+                        seen[top] += 1
+                    elif "split-root" in text or "chat m999" in text:
+                        split_parts[run.hash].add("root" if "split-root" in text else "chat")
     assert seen == collections.Counter(trace_ids.values()), seen
+    # the split trace: two partial trees in two runs (nothing lost, nothing joined)
+    assert sorted(map(sorted, split_parts.values())) == [["chat"], ["root"]], split_parts
 
     # SageMaker: one run per replica (distinct names, trial components and S3 prefixes), every
     # trace document exactly once
@@ -124,4 +136,5 @@ def test_three_replicas_share_one_aim_server_and_one_sagemaker_without_collision
                 if "/traces/" in obj["Key"]:
                     body = s3.get_object(Bucket=bucket["Name"], Key=obj["Key"])["Body"].read()
                     docs[json.loads(body)["trace_id"]] += 1
+    assert docs.pop(split_id) == 2  # the split trace: one partial document in each replica's run
     assert docs == collections.Counter(trace_ids.keys())

@@ -117,14 +117,12 @@ def exporter_name_problem(env: dict) -> str | None:
     `spanchain run` stops here rather than start the app with part of its tracing missing: the
     user is at the terminal and can fix the name now. (Inside an app started another way, the
     valid exporters keep working and the typo is logged; see config.configure_from_environment.)"""
-    from spanchain.config import ENV_TRACES_EXPORTER, installed_exporter_names, split_names, unknown_exporter_message, unknown_exporter_names
+    from spanchain.config import ENV_TRACES_EXPORTER, split_names, unknown_exporters_problem
 
     raw = env.get(ENV_TRACES_EXPORTER) or ""
-    unknown = unknown_exporter_names(split_names(raw))
-    if not unknown:
+    _, reasons = unknown_exporters_problem(split_names(raw))
+    if reasons is None:
         return None
-    installed = installed_exporter_names()
-    reasons = "; ".join(unknown_exporter_message(n, installed) for n in unknown)
     return f"{ENV_TRACES_EXPORTER}={raw}: {reasons}. Not starting the app: fix the name (or pass --exporters)."
 
 

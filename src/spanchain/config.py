@@ -153,7 +153,7 @@ def _load_entry_point(group: str, name: str):
     found = list(entry_points(group=group, name=name))
     if not found:
         if group == EXPORTER_GROUP:
-            raise ConfigError(unknown_exporter_message(name))
+            raise ConfigError(unknown_exporters_problem([name])[1] or f"exporter {name!r} is not installed")
         available = sorted({ep.name for ep in entry_points(group=group)})
         raise ConfigError(f"no {group} entry point named {name!r}; installed: {', '.join(available) or 'none'}")
     return found[0].load()
@@ -177,19 +177,34 @@ def unknown_exporter_names(names: Iterable[str]) -> list[str]:
     return [n for n in names if n.lower() != "none" and n not in installed]
 
 
-def unknown_exporter_message(name: str, installed: Sequence[str] | None = None) -> str:
-    """`unknown exporter 'consol' (did you mean 'console'?); installed: ...` plus how to get it."""
+# Names whose exporter ships in a package of its own: what to install when it is missing.
+_PACKAGE_FOR = {
+    "aim": "spanchain-aim (spanchain[aim])",
+    "sagemaker": "spanchain-sagemaker (spanchain[sagemaker])",
+    "otlp": "spanchain[otel]",
+}
+
+
+def unknown_exporter_message(name: str, installed: Sequence[str]) -> str:
+    """`unknown exporter 'consol' (did you mean 'console'?)`."""
     import difflib
 
-    installed = list(installed if installed is not None else installed_exporter_names())
-    close = difflib.get_close_matches(name.lower(), installed, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    extra = {
-        "aim": "; pip install spanchain-aim for aim",
-        "sagemaker": "; pip install spanchain-sagemaker for sagemaker",
-        "otlp": "; pip install 'spanchain[otel]' for otlp",
-    }.get(name, "")
-    return f"unknown exporter {name!r}{hint}; installed: {', '.join(installed)}{extra}"
+    close = difflib.get_close_matches(name.lower(), list(installed), n=1, cutoff=0.6)
+    return f"unknown exporter {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def unknown_exporters_problem(names: Iterable[str]) -> tuple[list[str], str | None]:
+    """(the unknown names, one message naming each with a suggestion) — ([], None) when all work."""
+    unknown = unknown_exporter_names(names)
+    if not unknown:
+        return [], None
+    installed = installed_exporter_names()
+    message = ", ".join(unknown_exporter_message(n, installed) for n in unknown)
+    message += f"; installed: {', '.join(installed)}"
+    for name in unknown:
+        if name in _PACKAGE_FOR:
+            message += f"; for {name}, install {_PACKAGE_FOR[name]}"
+    return unknown, message
 
 
 def otlp_entry_point() -> str:
@@ -250,10 +265,9 @@ def resolve_exporters(exporters: ExporterSpec | Sequence[ExporterSpec] | Mapping
         exporters = [exporters] if isinstance(exporters, SpanExporter) else split_names(exporters)
     # Every name checked before anything is built: all typos reported at once, with suggestions.
     named = [n for spec in exporters if not isinstance(spec, SpanExporter) for n in split_names(str(spec))]
-    unknown = unknown_exporter_names(named)
-    if unknown:
-        installed = installed_exporter_names()
-        raise ConfigError(f"{source}: " + "; ".join(unknown_exporter_message(n, installed) for n in unknown))
+    _, problem = unknown_exporters_problem(named)
+    if problem:
+        raise ConfigError(f"{source}: {problem}")
     built: dict[str, SpanExporter] = {}
     made_here: list[SpanExporter] = []
     try:
@@ -369,6 +383,7 @@ def configure(
             else content_exporters,
             env_flag(ENV_OTLP_CONTENT) if otlp_content is None else bool(otlp_content),
         )
+        want_summary = env_flag(ENV_SUMMARY, True) if summary is None else bool(summary)  # before building
         built = resolve_exporters(exporters)
         sampler_obj = resolve_sampler(sampler, sampler_arg)
 
@@ -386,7 +401,7 @@ def configure(
             owns = True
 
         setup = Setup(tracer_provider=provider, owns_provider=owns, content_exporters=allowed)
-        setup.summary = env_flag(ENV_SUMMARY, True) if summary is None else bool(summary)
+        setup.summary = want_summary
         if exporters is None and not os.environ.get(ENV_TRACES_EXPORTER):
             setup.exporters_note = f"OTEL_TRACES_EXPORTER is not set, so the OpenTelemetry default {DEFAULT_EXPORTERS!r} is used"
         add = getattr(provider, "add_span_processor", None)
@@ -485,13 +500,11 @@ def configure_from_environment(*, instrument: bool | None = None) -> Setup | Non
         exporters = None
         raw = os.environ.get(ENV_TRACES_EXPORTER)
         names = split_names(raw or "")
-        unknown = unknown_exporter_names(names)
-        if unknown:
-            installed = installed_exporter_names()
+        unknown, problem = unknown_exporters_problem(names)
+        if problem:
             exporters = [n for n in names if n not in unknown and n.lower() != "none"]
             logger.error(
-                "spanchain: %s=%s: %s; tracing continues with %s",
-                ENV_TRACES_EXPORTER, raw, "; ".join(unknown_exporter_message(n, installed) for n in unknown),
+                "spanchain: %s=%s: %s; tracing continues with %s", ENV_TRACES_EXPORTER, raw, problem,
                 ", ".join(exporters) if exporters else "no exporter left (tracing is OFF)",
             )
         return configure(exporters, instrument=instrument)

@@ -3,10 +3,11 @@
 The OpenTelemetry OTLP exporter retries a refused connection with backoff for up to its timeout
 (10 s), logging a "Transient error" line per attempt and "Failed to export spans batch" at the end,
 and the app's exit waits for all of it. `ReachabilityGuard` wraps that exporter: a background
-probe opens a TCP connection to the endpoint's port (short timeout) when tracing starts; while the
-port does not answer, batches are counted as dropped without calling the exporter, and the port is
-probed again at most every `recheck_s` seconds, so a collector started later is picked up. One
-warning says what happened; the SDK's repeated lines are filtered out of its logger.
+probe opens a TCP connection to the endpoint's port (short timeout) when tracing starts, and again
+after a failed export; while the port does not answer, batches are counted as dropped without
+calling the exporter, and the port is probed again at most every `recheck_s` seconds, so a
+collector started later is picked up. One warning says what happened; while the endpoint is down,
+the SDK's repeated retry lines are filtered out of its logger.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 logger = logging.getLogger("spanchain")
 
 PROBE_TIMEOUT_S = 0.5
-RECHECK_S = 5.0
+RECHECK_S = 1.0
 OTLP_LOGGER = "opentelemetry.exporter.otlp"
 
 
@@ -52,12 +53,18 @@ def host_port(url: str) -> tuple[str, int] | None:
     return (parts.hostname, port) if parts.hostname else None
 
 
+_guards: "list[ReachabilityGuard]" = []
+
+
 class _RepeatFilter(logging.Filter):
-    """Drops the OTLP exporter's per-attempt retry lines while our guard reports the outage."""
+    """Drops the OTLP exporter's per-attempt retry lines while a guard has reported the endpoint
+    down (it said so once); other failures (a collector answering 500) still show."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        return not (message.startswith("Transient error") or message.startswith("Failed to export"))
+        if not (message.startswith("Transient error") or message.startswith("Failed to export")):
+            return True
+        return not any(g.unreachable for g in _guards)
 
 
 _filter_installed = False
@@ -96,6 +103,7 @@ class ReachabilityGuard(SpanExporter):
         self.warned = False
         self._probed = threading.Event()
         quiet_otlp_retry_lines()
+        _guards.append(self)
         threading.Thread(target=self._check, name="spanchain-otlp-probe", daemon=True).start()
 
     def _check(self) -> None:
@@ -128,12 +136,15 @@ class ReachabilityGuard(SpanExporter):
             self.written += len(spans)
         else:
             self.dropped += len(spans)
+            self._check()  # gone away mid-run? then say so once and stop trying for a while
         return result
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
+        if self in _guards:
+            _guards.remove(self)
         self.inner.shutdown()
 
 

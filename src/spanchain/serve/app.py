@@ -51,7 +51,7 @@ def setup_logging(level_name: str) -> None:
     if level_name not in LOG_LEVELS:
         raise ConfigError(f"log level {level_name!r}: use one of {', '.join(LOG_LEVELS)}")
     level = getattr(logging, level_name.upper())
-    logging.basicConfig(level=min(level, logging.WARNING) if level == logging.DEBUG else logging.WARNING,
+    logging.basicConfig(level=logging.DEBUG if level == logging.DEBUG else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("spanchain").setLevel(level)
 
@@ -241,6 +241,9 @@ def _log_progress(receiver, final: bool = False, exporters: Mapping[str, SpanExp
     ]
     for name, exporter in (exporters or {}).items():
         lines.append(exporter_line(name, exporter))
+    failures = receiver.pipeline.stats.export_failures
+    if failures:
+        lines.append(f"  exporters that refused spans: {failures}")
     logger.info("\n".join(lines))
 
 
