@@ -7,8 +7,9 @@ run or into a run of its own (`run_per="trace"`).
 
 A trace that fails to write stays pending and is tried again on the next writer wake-up; after
 `retry_attempts` failures it goes to `_on_write_failed` (counted, logged once, spooled when a
-spool is configured). Every write is idempotent (steps come from span identity), so a retry
-or a late span of an already written trace rewrites the same points.
+spool is configured). Every write is idempotent (a point keeps the dense step its span got in
+its run, see spanchain_aim.steps), so a retry or a late span of an already written trace
+rewrites the same points.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from spanchain.traces import TraceAssembler, group_key
 
 from spanchain_aim.config import AimExporterConfig, experiment_for, resolve_config
 from spanchain_aim.runs import RemoteWriteError, RunWriter, open_aim_run
-from spanchain_aim.translate import run_params, span_records, trace_params, trace_records
+from spanchain_aim.translate import (
+    run_params,
+    session_run_name,
+    span_records,
+    trace_params,
+    trace_records,
+    trace_run_description,
+    trace_run_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +119,9 @@ class AimSpanExporter(BackgroundSpanExporter):
         self._pending: collections.deque[_Pending] = collections.deque()
         self._commands: collections.deque[_Command] = collections.deque()
         self._session: RunWriter | None = None
-        # aim:// runs whose writes the server has not confirmed, kept open (closing one waits on
-        # Aim's unbounded queue) and reused when their trace is retried, so a retry rewrites the
-        # same run instead of starting a second one.
+        # Per-trace runs whose write failed (over aim://: the server has not confirmed it; closing
+        # one would wait on Aim's unbounded queue), kept open and reused when their trace is
+        # retried, so a retry rewrites the same run instead of starting a second one.
         self._unconfirmed: dict[str, RunWriter] = {}
         self._abandoned: list[RunWriter] = []
         # The local `aim.Repo` of the last run opened, kept alive between runs. Aim pools Repo
@@ -147,7 +156,13 @@ class AimSpanExporter(BackgroundSpanExporter):
         """What to run to browse the data: `aim up` on the local repo (or the server's)."""
         if self.config.is_remote:
             return "aim up --repo <the repo the aim server at " + self.config.repo + " serves>"
-        return f"aim up --repo {self.config.repo}"
+        from spanchain_aim.ui import aim_executable
+
+        try:
+            aim = aim_executable()  # this install's aim: a virtualenv's bin/ is often not on PATH
+        except FileNotFoundError:
+            aim = "aim"
+        return f"{aim} up --repo {self.config.repo}"
 
     def session_run_hash(self, timeout_s: float = 10.0) -> str | None:
         """Open the session run now if needed and return its hash (None on failure/timeout)."""
@@ -294,12 +309,16 @@ class AimSpanExporter(BackgroundSpanExporter):
         seen = {(s.context.trace_id, s.context.span_id) for s in spans}
         fresh = [s for s in new_spans if (s.context.trace_id, s.context.span_id) not in seen]
         spans.extend(fresh)
-        records = [r for s in fresh for r in span_records(s, self.config.max_text_chars)]
-        records.extend(trace_records(spans, self.config.max_text_chars))
+        # A session run remembers which step each span's points took; a per-trace run is
+        # numbered afresh whenever it is opened, so its whole trace is written each time.
+        written = fresh if self.config.run_per == "session" else spans
+        records = [r for s in written for r in span_records(s, self.config.max_text_chars)]
+        records.extend(trace_records(spans, self.config.max_text_chars, figure=self.config.trace_figures,
+                                     counters=self.config.seed_counters))
         if self.config.run_per == "session":
             writer = self._session_writer(spans[0])
             writer.merge_params(run_params(fresh))
-            writer.track(records)
+            writer.track(records, key)
             # The spool forgets these spans once this returns: over aim:// they must be on the
             # server by then, not merely queued in Aim's client.
             writer.confirm()
@@ -313,21 +332,21 @@ class AimSpanExporter(BackgroundSpanExporter):
 
     def _write_trace_run(self, key: str, spans, records, run_hash: str | None) -> str:
         writer = self._unconfirmed.pop(key, None)
+        experiment = experiment_for(self.config, _service_name(spans[0]))
         if writer is None:
-            experiment = experiment_for(self.config, _service_name(spans[0]))
             writer = self._new_writer(open_aim_run(self.config, experiment, run_hash))
         try:
             params = trace_params(spans)
             writer.merge_params({**base_params(self.config.run_per), **params, **run_params(spans)})
-            if run_hash is None:
-                writer.set_name(self.config.run_name or params["trace"]["root_name"])
-            writer.track(records)
+            # Named (again) on every write: late spans may bring the real root.
+            writer.set_name(self.config.run_name or trace_run_name(experiment, spans))
+            writer.set_description(trace_run_description(spans))
+            writer.track(records, key)
             writer.confirm()
         except BaseException:
-            if self.config.is_remote:
-                self._unconfirmed[key] = writer
-            else:
-                writer.close()
+            # Kept open for the retry, which then rewrites this run (same steps) instead of
+            # leaving it half-written and starting a second run for the same trace.
+            self._unconfirmed[key] = writer
             raise
         writer.close()
         return writer.hash
@@ -349,8 +368,11 @@ class AimSpanExporter(BackgroundSpanExporter):
                                system_tracking_interval=overrides.get("system_tracking_interval"),
                                log_system_params=overrides.get("log_system_params"))
             self._session = self._new_writer(run)
-            if self.config.run_name:
-                self._session.set_name(self.config.run_name)
+            service = _service_name(first_span) if first_span is not None else None
+            self._session.set_name(self.config.run_name or session_run_name(
+                str(service or experiment), first_span.start_time if first_span is not None else None))
+            self._session.set_description(
+                f"spanchain session run: every LangChain run this process exported to experiment {experiment}")
             self._session.merge_params(base_params(self.config.run_per))
         return self._session
 
