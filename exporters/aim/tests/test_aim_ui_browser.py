@@ -25,7 +25,7 @@ from spanchain_aim import AimSpanExporter
 from spanchain_aim.readback import read_runs
 from spanchain_aim.synthetic import agent_spans
 from spanchain_aim.testing import free_port
-from spanchain_aim.ui import aim_executable
+from spanchain_aim.ui import aim_executable, spanchain_executable
 
 DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"
 ERROR_RED = "rgb(228, 87, 86)"  # figure._ERROR_COLOUR as the browser reports it
@@ -66,9 +66,9 @@ def written(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def aim_ui(written):
+    """`spanchain ui`, the command the demo prints: this install's `aim up` on the repo."""
     port = free_port()
-    process = subprocess.Popen([aim_executable(), "up", "--host", "127.0.0.1", "--port", str(port),
-                                "--repo", written["repo"]],
+    process = subprocess.Popen([spanchain_executable(), "ui", "--repo", written["repo"], "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -210,3 +210,12 @@ def test_the_model_messages_read_one_per_line_with_their_roles(written):
     for text in second_calls:
         assert all(re.match(r"\[(system|user|assistant|tool)\] |  ", line) for line in text.splitlines())
     assert sc.GEN_AI_INPUT_MESSAGES  # the bridge's attribute these come from
+
+
+def test_spanchain_ui_finds_this_installs_aim_and_refuses_a_missing_repo(tmp_path):
+    import sys
+
+    assert Path(aim_executable()).parent == Path(sys.executable).parent
+    done = subprocess.run([spanchain_executable(), "ui", "--repo", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "no Aim repo" in done.stderr

@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"spanchain ui: {exc}", file=sys.stderr)
         return 2
     print(f"Aim UI on {os.path.abspath(repo)}: {base_url(args.host, args.port)}  (Ctrl-C stops it)", flush=True)
+    if os.name == "posix":
+        # Become `aim up`: signals (Ctrl-C, a supervisor's SIGTERM) then reach Aim itself.
+        os.execv(command[0], command)
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:
