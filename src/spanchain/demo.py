@@ -180,7 +180,7 @@ def _aim_next_steps(aim: Any, hashes: list[str]) -> list[str]:
              f"            then {ui.base_url()}  → Runs, Metrics, Figures and Text explorers"]
     for run_hash in hashes[-1:]:
         lines.append(f"  this run: {ui.run_url(run_hash)}  (tabs Texts: the trace tree; Figures: its waterfall)")
-    lines.append("  try in the explorers:")
+    lines.append("  try in the explorers (Metrics: the toggle left of the query; Figures, Text: the pencil icon):")
     lines.extend(f"    {where:8} {query}" for where, query in ui.EXPLORER_QUERIES)
     return lines
 

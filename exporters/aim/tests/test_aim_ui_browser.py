@@ -25,7 +25,7 @@ from spanchain_aim import AimSpanExporter
 from spanchain_aim.readback import read_runs
 from spanchain_aim.synthetic import agent_spans
 from spanchain_aim.testing import free_port
-from spanchain_aim.ui import aim_executable, spanchain_executable
+from spanchain_aim.ui import EXPLORER_QUERIES, aim_executable, spanchain_executable
 
 DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"
 ERROR_RED = "rgb(228, 87, 86)"  # figure._ERROR_COLOUR as the browser reports it
@@ -153,7 +153,7 @@ def test_runs_list_shows_run_names(page, aim_ui, written):
 def test_metrics_explorer_steps_are_small_numbers(page, aim_ui, written):
     _open(page, aim_ui + "/metrics", ".Switcher")
     page.click(".Switcher")  # from the metric picker to a query
-    _type_query(page, 'metric.name == "latency_s" and metric.context.run_type == "chat_model"')
+    _type_query(page, dict(EXPLORER_QUERIES)["Metrics"])  # as the demo prints it
     page.click("button.Metrics__SelectForm__search__button")
     page.wait_for_selector("text=Steps")
     page.wait_for_timeout(1500)
@@ -172,10 +172,9 @@ def test_metrics_explorer_steps_are_small_numbers(page, aim_ui, written):
 def test_figures_explorer_draws_one_bar_per_span(page, aim_ui, written):
     failed_run = written["traces"][0]
     _open(page, aim_ui + "/figures", "button.QueryForm__search__button")
-    page.get_by_role("button", name="Figures").click()
-    page.get_by_text("trace.waterfall", exact=True).nth(1).click()  # the option, not its group
-    page.keyboard.press("Escape")
-    _type_query(page, f'run.hash == "{failed_run.hash}"')
+    # The pencil icon right of the query switches to a full query, where the demo's query goes.
+    page.locator("button.QueryForm__search__button ~ div button, button.MuiButton-textPrimary").nth(1).click()
+    _type_query(page, dict(EXPLORER_QUERIES)["Figures"] + f' and run.hash == "{failed_run.hash}"')
     page.click("button.QueryForm__search__button")
     page.wait_for_selector(".js-plotly-plot g.point")
     page.wait_for_timeout(1000)
