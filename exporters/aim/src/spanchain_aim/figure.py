@@ -48,12 +48,22 @@ def tree_order(spans: Sequence[ReadableSpan]) -> list[tuple[ReadableSpan, int]]:
     for kids in children.values():
         kids.sort(key=lambda s: (s.start_time or 0, s.context.span_id))
     out: list[tuple[ReadableSpan, int]] = []
-    stack = [(root, 0) for root in reversed(children.get(None, []))]
-    while stack:  # iterative: a deep agent loop must not hit the recursion limit
-        span, depth = stack.pop()
-        out.append((span, depth))
-        stack.extend((kid, depth + 1) for kid in reversed(children.get(span.context.span_id, [])))
-    return out
+    seen: set[int] = set()
+    roots = list(children.get(None, []))
+    while True:
+        stack = [(root, 0) for root in reversed(roots)]
+        while stack:  # iterative: a deep agent loop must not hit the recursion limit
+            span, depth = stack.pop()
+            if id(span) in seen:
+                continue
+            seen.add(id(span))
+            out.append((span, depth))
+            stack.extend((kid, depth + 1) for kid in reversed(children.get(span.context.span_id, [])))
+        # Spans whose parents form a loop (broken foreign data) are never reached from a root:
+        # still one bar each.
+        roots = [s for s in spans if id(s) not in seen][:1]
+        if not roots:
+            return out
 
 
 def _ms(seconds: float) -> str:
