@@ -72,6 +72,8 @@ def _aim_value_ok(v, depth=0):
 def check_aim(spans):
     import json
 
+    from spanchain_aim.figure import plotly_figure
+
     from spanchain_aim.translate import (TEXT_SEQUENCES, TRACE_FIGURE, FigureRecord, MetricRecord, TextRecord,
                                          run_params, trace_params, trace_records)
 
@@ -81,7 +83,7 @@ def check_aim(spans):
         if isinstance(rec, TextRecord):
             assert rec.name in TEXT_SEQUENCES and isinstance(rec.text, str) and _utf8(rec.text)
         elif isinstance(rec, FigureRecord):
-            (bars,) = json.loads(rec.figure.to_json())["data"]  # plotly JSON, as aim.Figure stores it
+            (bars,) = json.loads(plotly_figure(*rec.figure).to_json())["data"]  # as aim.Figure stores it
             assert rec.name == TRACE_FIGURE and len(bars["x"]) == len(spans)
         else:
             assert isinstance(rec, MetricRecord) and isinstance(rec.value, float) and _utf8(rec.name)

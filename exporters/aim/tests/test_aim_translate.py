@@ -226,7 +226,9 @@ def test_dense_steps_number_each_sequence_and_keep_an_owners_step():
 def test_trace_figure_is_a_waterfall_with_one_bar_per_span():
     spans = agent_spans(1, fail_tool=True)
     (record,) = [r for r in tr.trace_records(spans) if isinstance(r, tr.FigureRecord)]
-    figure = json.loads(record.figure.to_json())
+    from spanchain_aim.figure import plotly_figure
+
+    figure = json.loads(plotly_figure(*record.figure).to_json())  # what aim.Figure stores
     (bars,) = figure["data"]
     assert bars["type"] == "bar" and bars["orientation"] == "h" and len(bars["x"]) == len(spans)
     ticks = figure["layout"]["yaxis"]["ticktext"]

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from spanchain_aim.config import AimExporterConfig
 from spanchain_aim.sanitize import REDACTED, context_value, looks_secret, param_value
+from spanchain_aim.figure import plotly_figure
 from spanchain_aim.steps import DenseSteps
 from spanchain_aim.translate import FigureRecord, MetricRecord, Record, TextRecord, in_step_order, merge_params
 
@@ -201,9 +202,14 @@ class RunWriter:
         import aim
 
         steps = self.steps.for_trace(trace)
+        # A span's records share one context dict: resolve (fold, sort) it once per sequence.
+        resolved: dict[tuple[str, int], tuple] = {}
         count = 0
         for record in in_step_order(records):
-            context, key = self._context(record.name, record.context)
+            found = resolved.get((record.name, id(record.context)))
+            if found is None:
+                found = resolved[(record.name, id(record.context))] = self._context(record.name, record.context)
+            context, key = found
             step = steps.step(key, record.owner)
             # Aim copies the context it is given, so ours is passed as is.
             if isinstance(record, TextRecord):
@@ -211,7 +217,8 @@ class RunWriter:
             elif isinstance(record, MetricRecord):
                 self.run.track(record.value, name=record.name, step=step, context=context)
             elif isinstance(record, FigureRecord):
-                self.run.track(aim.Figure(record.figure), name=record.name, step=step, context=context)
+                figure = aim.Figure(plotly_figure(*record.figure))
+                self.run.track(figure, name=record.name, step=step, context=context)
             count += 1
         return count
 

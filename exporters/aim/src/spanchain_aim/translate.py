@@ -27,7 +27,7 @@ from spanchain.traces import (
     trace_summary,
 )
 from spanchain_aim import render
-from spanchain_aim.figure import trace_figure
+from spanchain_aim.figure import waterfall_layout
 from spanchain_aim.sanitize import clean_text, context_value, finite_number, param_value
 
 DEFAULT_MAX_TEXT_CHARS = 100_000
@@ -96,7 +96,7 @@ class FigureRecord:
     name: str
     context: Mapping[str, str]
     order: int
-    figure: Any  # a plotly Figure
+    figure: tuple[list, dict]  # plotly `data` and `layout` (spanchain_aim.figure.plotly_figure)
     owner: str
 
 
@@ -293,7 +293,7 @@ def trace_records(spans: Sequence[ReadableSpan], max_text_chars: int = DEFAULT_M
         for name, value in summary["counters"].items():
             metrics[COUNTER_PREFIX + name] = value
     if figure:
-        records.append(FigureRecord(TRACE_FIGURE, ctx, order, trace_figure(spans), owner))
+        records.append(FigureRecord(TRACE_FIGURE, ctx, order, waterfall_layout(spans), owner))
     records.extend(MetricRecord(name, ctx, order, float(value), owner) for name, value in metrics.items())
     return records
 
