@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: demo test setup dist bench bench-aim bench-sagemaker bench-serve chaos docs clean
+.PHONY: demo ui test setup dist bench bench-aim bench-sagemaker bench-serve chaos docs clean
 
 setup: .venv/.synced
 
@@ -32,6 +32,10 @@ dist: $(UV)
 
 demo: setup
 	$(RUN) spanchain demo
+
+# Aim's web UI on the demo's repo, with the workspace's own aim (not on PATH outside .venv).
+ui: setup
+	$(RUN) spanchain ui $(UI_ARGS)
 
 test: setup
 	$(RUN) pytest $(PYTEST_ARGS)

@@ -70,13 +70,21 @@ def _aim_value_ok(v, depth=0):
 
 
 def check_aim(spans):
-    from spanchain_aim.translate import MetricRecord, TEXT_SEQUENCES, TextRecord, run_params, trace_params, trace_records
+    import json
 
-    for rec in trace_records(spans):
-        assert isinstance(rec.step, int) and rec.step >= 0
+    from spanchain_aim.figure import plotly_figure
+
+    from spanchain_aim.translate import (TEXT_SEQUENCES, TRACE_FIGURE, FigureRecord, MetricRecord, TextRecord,
+                                         run_params, trace_params, trace_records)
+
+    for rec in trace_records(spans, counters=True):
+        assert isinstance(rec.order, int) and rec.order >= 0  # the writer numbers points in this order
         assert all(isinstance(k, str) and isinstance(v, str) and _utf8(v) for k, v in rec.context.items())
         if isinstance(rec, TextRecord):
             assert rec.name in TEXT_SEQUENCES and isinstance(rec.text, str) and _utf8(rec.text)
+        elif isinstance(rec, FigureRecord):
+            (bars,) = json.loads(plotly_figure(*rec.figure).to_json())["data"]  # as aim.Figure stores it
+            assert rec.name == TRACE_FIGURE and len(bars["x"]) == len(spans)
         else:
             assert isinstance(rec, MetricRecord) and isinstance(rec.value, float) and _utf8(rec.name)
             assert math.isfinite(rec.value)

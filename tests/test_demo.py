@@ -30,6 +30,12 @@ def test_demo_exports_to_terminal_aim_and_sagemaker_emulator(tmp_path):
     assert run.experiment == "spanchain-demo"
     trace_texts = [t for (name, _), values in run.texts.items() if name == "trace" for _, t in values]
     assert any("research_session" in t and "glossary" in t for t in trace_texts)
+    assert run.name.startswith("spanchain-demo · session · ")
+    # the printed next steps run as printed: this install's spanchain, the run's page, queries
+    command = re.search(r"open it:  (\S+) ui --repo (\S+)", text)
+    assert command and os.access(command.group(1), os.X_OK) and command.group(2) == repo
+    assert f"this run: http://127.0.0.1:43800/runs/{run_hash}" in text
+    assert 'Metrics  metric.name == "latency_s"' in text and 'Figures  figures.name == "trace.waterfall"' in text
     # SageMaker: labelled as the emulator, with the experiment, run and S3 locations, and read back
     assert "EMULATOR (moto at http://127.0.0.1:" in text
     assert re.search(r"experiment: spanchain-demo\s+run: demo-", text)

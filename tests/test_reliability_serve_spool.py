@@ -43,6 +43,6 @@ def test_the_exporters_serve_builds_use_the_spool(monkeypatch, tmp_path):
     spool = app.apply_spool_default(_args())
     (exporter,) = app.build_named_exporters(["aim"]).values()
     try:
-        assert exporter._spool_dir == spool
+        assert exporter.engine.settings.spool_dir == spool
     finally:
         exporter.shutdown()

@@ -25,6 +25,7 @@ examples:
   spanchain view traces.jsonl                        # OTLP/JSON or span JSON lines
   spanchain view --listen 4318                       # live trees from any OTLP source
   spanchain demo                                     # the example app, instrumented
+  spanchain ui                                       # Aim's web UI on the demo's Aim repo
   spanchain bench serve                              # spans/s through `serve` into Aim
 """
 
@@ -74,6 +75,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the instrumented example app", add_help=False)
     demo.add_argument("args", nargs=argparse.REMAINDER)
+    ui = sub.add_parser("ui", help="open Aim's web UI (aim up) on the demo's Aim repo, or --repo DIR",
+                        add_help=False)
+    ui.add_argument("args", nargs=argparse.REMAINDER)
     bench = sub.add_parser("bench", help="benchmarks: core | aim | sagemaker | serve", add_help=False)
     bench.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -219,10 +223,12 @@ def _cmd_bench(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
-    # demo and bench own their options: pass everything after the subcommand through untouched.
-    if argv and argv[0] in ("demo", "bench"):
+    # demo, ui and bench own their options: pass everything after the subcommand through untouched.
+    if argv and argv[0] in ("demo", "bench", "ui"):
         if argv[0] == "demo":
             return _delegate("spanchain.demo", argv[1:], "demo")
+        if argv[0] == "ui":
+            return _delegate("spanchain_aim.ui", argv[1:], "ui")
         return _cmd_bench(argv[1:])
     args = parser.parse_args(argv)
     if args.version:

@@ -148,7 +148,7 @@ class _Demo:
             hashes = aim.run_hashes or [h for h in [aim.session_run_hash()] if h]
             lines.append(f"Aim repo: {aim.config.repo}")
             lines.append(f"  run hash: {', '.join(hashes) if hashes else '(none written; see log)'}  experiment: {self.args.experiment}")
-            lines.append(f"  open it:  {aim.aim_up_command()}  → Texts and Metrics explorers")
+            lines.extend(_aim_next_steps(aim, hashes))
         sm = self.exporters.get("sagemaker")
         if sm is not None:
             where = sm.location()
@@ -208,6 +208,21 @@ class _Demo:
             cleanup()
         if self.emulator is not None:
             self.emulator.stop()
+
+
+def _aim_next_steps(aim: Any, hashes: list[str]) -> list[str]:
+    """How to look at the Aim run: a command that runs as printed, the run's page, queries."""
+    if aim.config.is_remote:
+        return [f"  open it:  {aim.aim_up_command()}"]
+    from spanchain_aim import ui
+
+    lines = [f"  open it:  {ui.spanchain_executable()} ui --repo {aim.config.repo}   (in this checkout: make ui)",
+             f"            then {ui.base_url()}  → Runs, Metrics, Figures and Text explorers"]
+    for run_hash in hashes[-1:]:
+        lines.append(f"  this run: {ui.run_url(run_hash)}  (tabs Texts: the trace tree; Figures: its waterfall)")
+    lines.append("  try in the explorers (Metrics: the toggle left of the query; Figures, Text: the pencil icon):")
+    lines.extend(f"    {where:8} {query}" for where, query in ui.EXPLORER_QUERIES)
+    return lines
 
 
 def _restore(previous: dict[str, str | None]) -> None:

@@ -39,9 +39,10 @@ def test_session_mode_writes_one_run_with_exact_texts_metrics_steps_params(aim_r
     assert run.experiment == "exp-session"
 
     llms = sorted((s for s in spans if s.attributes.get(sc.GEN_AI_INPUT_MESSAGES)), key=lambda s: s.start_time)
+    assert len(llms) == 2  # in time order: steps 0, 1
     assert run.text_steps("llm.input", **_ctx_llm()) == [
-        (llms[0].start_time // 1000, "[user]\nWhat is 0 + 2?"),
-        (llms[1].start_time // 1000, "[user]\nWhat is 1 + 2?"),
+        (0, "[user] What is 0 + 2?"),
+        (1, "[user] What is 1 + 2?"),
     ]
     assert run.texts_of("tool.output", run_type="tool", name="calculator") == ["2", "3"]
     assert run.texts_of("chain.input", run_type="chain", name="calc_agent") == ["What is 0 + 2?", "What is 1 + 2?"]
@@ -53,12 +54,16 @@ def test_session_mode_writes_one_run_with_exact_texts_metrics_steps_params(aim_r
     model_spans = sorted((s for s in spans if s.attributes.get(sc.LC_RUN_TYPE) == "chat_model"),
                          key=lambda s: s.start_time)
     assert run.metric_steps("tokens.input", **_ctx_llm()) == [
-        (s.start_time // 1000, float(s.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS])) for s in model_spans]
-    assert run.metric_values("trace.tokens.total", name="calc_agent") == [54.0, 55.0]
-    assert run.metric_values("counter.llm_starts", name="calc_agent") == [2.0, 2.0]
-    latency = dict(run.metric_steps("latency", run_type="tool", name="calculator"))
+        (i, float(s.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS])) for i, s in enumerate(model_spans)]
+    assert run.metric_steps("trace.tokens.total", name="calc_agent") == [(0, 54.0), (1, 55.0)]
+    assert not [name for (name, _ctx) in run.metrics if name.startswith("counter.")]  # handler-only
+    latency = dict(run.metric_steps("latency_s", run_type="tool", name="calculator"))
     tool = min((s for s in spans if s.attributes.get(sc.LC_RUN_TYPE) == "tool"), key=lambda s: s.start_time)
-    assert latency[tool.start_time // 1000] == pytest.approx((tool.end_time - tool.start_time) / 1e9)
+    assert latency[0] == pytest.approx((tool.end_time - tool.start_time) / 1e9)
+    assert run.name.startswith("shop · session · 20") and "exp-session" in run.description
+    (figures,) = run.figures.values()
+    assert [step for step, _ in figures] == [0, 1]
+    assert all(len(figure["data"][0]["x"]) == 5 for _, figure in figures)  # one bar per span
 
     assert run.params["models"]["fake-gpt"]["temperature"] == 0.2
     assert run.params["langchain"]["tools"] == ["calculator"]
@@ -79,14 +84,15 @@ def test_trace_mode_writes_one_run_per_root_with_trace_params(aim_repo):
     for run in runs:
         root = roots[run.params["trace"]["trace_id"]]
         assert run.experiment == "per-trace-svc"  # the service name, no experiment configured
-        assert run.name == "calc_agent"
+        assert run.name.startswith("per-trace-svc · calc_agent · ")
+        assert run.description.startswith("LangChain run calc_agent (chain): 5 spans")
         assert run.params["trace"]["root_run_id"] == root.attributes[sc.LC_RUN_ID]
         assert run.params["spanchain"]["run_per"] == "trace"
         question = json.loads(root.attributes[sc.LC_INPUT])["input"]
         assert run.texts_of("chain.input") == [question]
         assert len(run.texts_of("llm.output")) == 2
-        assert run.metric_steps("trace.latency", name="calc_agent") == [
-            (root.start_time // 1000, pytest.approx((root.end_time - root.start_time) / 1e9))]
+        assert run.metric_steps("trace.latency_s", name="calc_agent") == [
+            (0, pytest.approx((root.end_time - root.start_time) / 1e9))]
 
 
 def test_rewriting_the_same_spans_overwrites_instead_of_duplicating(aim_repo):
@@ -98,7 +104,7 @@ def test_rewriting_the_same_spans_overwrites_instead_of_duplicating(aim_repo):
     _export(exporter, [])
     run = read_run(aim_repo, exporter.run_hashes[0])
     assert len(run.texts_of("llm.input")) == 1
-    assert len(run.metric_values("latency", run_type="tool", name="calculator")) == 1
+    assert len(run.metric_values("latency_s", run_type="tool", name="calculator")) == 1
     assert run.metric_values("trace.tokens.total") == [54.0]
 
 
@@ -116,7 +122,7 @@ def test_late_span_rerenders_the_trace_in_the_same_run(aim_repo):
     (tree,) = run.texts_of("trace")
     assert "retrieval docs" in tree and "execute_tool calculator" in tree
     assert run.texts_of("retriever.query") == ["addition"]
-    assert run.metric_values("counter.starts") == [5.0]
+    assert run.metric_values("trace.llm_calls") == [2.0]
 
 
 def test_spans_without_content_give_no_content_texts_but_all_metrics(aim_repo):
@@ -175,7 +181,7 @@ def test_odd_and_huge_values_are_written_safely(aim_repo):
     (text,) = run.texts_of("chain.input")
     assert len(text) == 10_000 and text.endswith("cut by spanchain]")
     assert run.texts_of("chain.output") == ["{not json"]
-    (ctx,) = [c for c in run.contexts("latency")]
+    (ctx,) = [c for c in run.contexts("latency_s")]
     assert "\x00" not in ctx["name"] and len(ctx["name"]) <= 100
 
 
@@ -223,10 +229,12 @@ def test_aimql_queries_from_the_docs_find_the_data(aim_repo):
     tools = repo.query_texts(f'{mine} and texts.name.startswith("tool.") and texts.context.name == "calculator"',
                              report_mode=0)
     assert sorted(t.name for t in tools.iter()) == ["tool.input", "tool.output"]
-    latency = repo.query_metrics(f'{mine} and metric.name == "latency" and metric.context.run_type == "chat_model"',
+    latency = repo.query_metrics(f'{mine} and metric.name == "latency_s" and metric.context.run_type == "chat_model"',
                                  report_mode=0)
     assert [m.context.to_dict()["model"] for m in latency.iter()] == ["fake-gpt"]
-    assert len(list(repo.query_metrics(f'{mine} and metric.name.startswith("counter.")', report_mode=0).iter())) == 13
+    assert len(list(repo.query_metrics(f'{mine} and metric.name.startswith("trace.")', report_mode=0).iter())) == 7
+    figures = repo.query_figure_objects(f'{mine} and figures.name == "trace.waterfall"', report_mode=0)
+    assert [f.name for f in figures.iter()] == ["trace.waterfall"]
     runs = repo.query_runs('run.experiment == "aimql-docs" and run.models["fake-gpt"].temperature == 0.2',
                            report_mode=0)
     assert [r.run.hash for r in runs.iter_runs()] == [run_hash]
@@ -236,7 +244,7 @@ def test_too_many_distinct_names_fold_into_other(aim_repo):
     exporter = AimSpanExporter(repo=aim_repo, experiment="fold", max_contexts=3)
     _export(exporter, agent_spans(1))
     run = read_run(aim_repo, exporter.run_hashes[0])
-    names = {dict(ctx).get("name") for (seq, ctx) in run.metrics if seq == "latency"}
+    names = {dict(ctx).get("name") for (seq, ctx) in run.metrics if seq == "latency_s"}
     assert "(other)" in names
     all_names = {dict(ctx).get("name") for (_seq, ctx) in list(run.metrics) + list(run.texts)}
     assert len(all_names - {"(other)"}) <= 3  # only the first three contexts kept their names
@@ -276,7 +284,7 @@ def test_asking_for_the_run_hash_does_not_cut_a_running_trace_short(aim_repo):
     _export(exporter, [])
     assert exporter.traces_written == 1  # written once, whole
     run = read_run(aim_repo, run_hash)
-    assert run.metric_values("counter.starts") == [5.0]
+    assert run.metric_values("trace.llm_calls") == [2.0]
 
 
 def test_a_run_aim_fails_to_create_leaves_no_threads_or_run_lock_behind(tmp_path):
@@ -299,3 +307,90 @@ def test_a_run_aim_fails_to_create_leaves_no_threads_or_run_lock_behind(tmp_path
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def _assert_dense(run):
+    """Every sequence of the run (metrics, Texts, Figures) holds steps 0..n-1: no gap, no duplicate."""
+    sequences = {**run.metrics, **run.texts, **run.figures}
+    assert sequences
+    for key, points in sequences.items():
+        assert [step for step, _ in points] == list(range(len(points))), key
+
+
+class _HalfWrites:
+    """Make `RunWriter.track` write the first half of a trace's records into Aim, then fail:
+    the worst case for a retry (part of the trace is in the run already)."""
+
+    def __init__(self, monkeypatch, failures: int):
+        from spanchain_aim import runs
+
+        self.left = failures
+        original = runs.RunWriter.track
+
+        def track(writer, records, trace=""):
+            records = list(records)
+            if self.left > 0:
+                self.left -= 1
+                original(writer, records[: len(records) // 2], trace)
+                raise RuntimeError("injected: the write broke half-way")
+            return original(writer, records, trace)
+
+        monkeypatch.setattr(runs.RunWriter, "track", track)
+
+
+@pytest.mark.parametrize("run_per", ["session", "trace"])
+def test_steps_are_dense_after_retries_replays_and_late_spans(aim_repo, monkeypatch, run_per):
+    spans = agent_spans(3)
+    by_trace = {}
+    for span in spans:
+        by_trace.setdefault(span.context.trace_id, []).append(span)
+    first, second, third = by_trace.values()
+    late = next(s for s in third if s.attributes.get(sc.LC_RUN_TYPE) == "retriever")
+    exporter = AimSpanExporter(repo=aim_repo, experiment=f"dense-{run_per}", run_per=run_per,
+                               trace_grace_s=0.05, retry_timeout_s=5, retry_backoff_s=0.01)
+    half = _HalfWrites(monkeypatch, failures=1)
+    exporter.export(first)  # written half, fails, retried whole
+    assert exporter.force_flush(60_000)
+    assert half.left == 0 and exporter.traces_written == 1
+    exporter.export(second)
+    exporter.export(second)  # delivered twice (a replay)
+    exporter.export([s for s in third if s is not late])
+    assert exporter.force_flush(60_000)
+    exporter.export([late])  # a late span re-renders its trace
+    exporter.export(first)  # and the first trace comes back once more
+    _export(exporter, [])
+    runs = read_runs(aim_repo, exporter.run_hashes)
+    assert len(runs) == (1 if run_per == "session" else 3)
+    for run in runs:
+        _assert_dense(run)
+    if run_per == "session":
+        (run,) = runs
+        assert len(run.texts_of("trace")) == 3 and len(run.metric_values("trace.latency_s")) == 3
+        assert len(run.metric_values("latency_s", run_type="tool", name="calculator")) == 3
+        assert len(run.texts_of("retriever.query")) == 3
+        (figures,) = run.figures.values()
+        assert [len(f["data"][0]["x"]) for _, f in figures] == [5, 5, 5]
+    else:
+        assert sorted(len(r.texts_of("retriever.query")) for r in runs) == [1, 1, 1]
+        assert all(len(r.metric_values("latency_s")) == 5 for r in runs)
+
+
+def test_a_trace_replayed_from_the_spool_into_the_same_run_keeps_its_steps(aim_repo, monkeypatch, tmp_path):
+    spans = agent_spans(2)
+    exporter = AimSpanExporter(repo=aim_repo, experiment="dense-spool", spool_dir=str(tmp_path / "spool"),
+                               retry_timeout_s=0, retry_backoff_s=0.01)
+    exporter.session_run_hash()
+    half = _HalfWrites(monkeypatch, failures=1)
+    exporter.export(spans)
+    exporter.force_flush(5_000)  # one trace half-written, given up on, kept in the spool
+    assert half.left == 0 and exporter.stats.traces_written == 0 and exporter.stats.waiting == len(spans) // 2
+    deadline = time.monotonic() + 30
+    while exporter.traces_written < 2 and time.monotonic() < deadline:
+        exporter.force_flush(5_000)  # the spool hands the trace back; it is written whole
+        time.sleep(0.05)
+    _export(exporter, [])
+    assert exporter.traces_written == 2 and exporter.stats.spool_pending == 0
+    assert exporter.stats.dropped == 0 and exporter.stats.balanced()
+    (run,) = read_runs(aim_repo, exporter.run_hashes)
+    _assert_dense(run)
+    assert len(run.texts_of("trace")) == 2 and len(run.metric_values("latency_s", run_type="tool")) == 2

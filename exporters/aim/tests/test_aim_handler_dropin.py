@@ -52,12 +52,13 @@ def test_the_three_seed_scenarios_read_back_correctly(tmp_path):
 
     # 1: six prompts and six generations as Texts; the asset's fields and the counters as params.
     assert s1.experiment == "scenario 1: OpenAI LLM"
-    assert sorted(s1.texts_of("llm.input")) == sorted(f"[user]\n{p}" for p in scenarios.PROMPTS)
-    assert sorted(s1.texts_of("llm.output")) == sorted(f"[assistant]\nanswer {i}" for i in range(6))
+    assert sorted(s1.texts_of("llm.input")) == sorted(f"[user] {p}" for p in scenarios.PROMPTS)
+    assert sorted(s1.texts_of("llm.output")) == sorted(f"[assistant] answer {i}" for i in range(6))
     assert s1.params["responses"] == [f"answer {i}" for i in range(6)]
     assert s1.params["langchain_asset_type"] == "FakeListLLM"
     assert s1.params["callback_meta"]["llm_starts"] == 6 and s1.params["callback_meta"]["llm_ends"] == 6
-    assert len(s1.metric_values("latency", run_type="llm")) == 6
+    assert [step for step, _ in s1.metric_steps("latency_s", run_type="llm")] == list(range(6))
+    assert s1.metric_values("counter.llm_starts")  # the drop-in handler's runs keep the seed counters
     assert "__system_params" not in s1.params  # the constructor said no; flush did not override
 
     # 2: every input and output of the three chain runs (the seed read only "input"/"output").
@@ -104,7 +105,7 @@ def test_flush_keeps_constructor_choices_and_asked_system_params_skip_secrets(tm
         env = run.params["__system_params"]["env_variables"]
         assert "MY_SERVICE_TOKEN" not in env and "PATH" in env
         assert not [m for (m, _ctx) in run.metrics if m.startswith("__system__")]
-    assert runs[second].texts_of("llm.input") == ["[user]\nagain"]
+    assert runs[second].texts_of("llm.input") == ["[user] again"]
 
 
 def test_setup_ignore_flags_and_a_broken_call_never_raise(tmp_path):

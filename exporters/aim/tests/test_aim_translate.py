@@ -22,26 +22,31 @@ def test_model_span_becomes_rendered_texts_and_token_metrics():
     llm = next(s for s in spans if s.attributes.get(sc.GEN_AI_INPUT_MESSAGES))
     records = tr.span_records(llm)
     ctx = {"run_type": "chat_model", "name": "FakeChat", "model": "fake-gpt"}
-    step = llm.start_time // 1000
     (inp,) = _by_name(records, tr.LLM_INPUT)
-    assert (inp.text, dict(inp.context), inp.step) == ("[user]\nWhat is 0 + 2?", ctx, step)
+    assert (inp.text, dict(inp.context), inp.order) == ("[user] What is 0 + 2?", ctx, llm.start_time)
     (out,) = _by_name(records, tr.LLM_OUTPUT)
-    assert out.text == ('[assistant]\n→ tool call calculator [call_0]: {"expression": "0 + 2"}\n'
-                        "(finish: tool_calls)")
+    assert out.text == ('[assistant] → tool call calculator [call_0]: {"expression": "0 + 2"}\n'
+                        "  (finish: tool_calls)")
     values = {r.name: r.value for r in records if isinstance(r, tr.MetricRecord)}
     assert values[tr.TOKENS_INPUT] == 12 and values[tr.TOKENS_OUTPUT] == 7 and values[tr.TOKENS_TOTAL] == 19
     assert values[tr.TIME_TO_FIRST_CHUNK] == 0.05 and values[tr.TOOL_CALLS] == 1
     assert values[tr.LATENCY] == pytest.approx((llm.end_time - llm.start_time) / 1e9)
     (action,) = _by_name(records, tr.AGENT_ACTION)
-    assert action.context["tool"] == "calculator" and action.step == llm.events[0].timestamp // 1000
+    assert action.context["tool"] == "calculator" and action.order == llm.events[0].timestamp
 
 
 def test_translation_is_deterministic_so_retries_rewrite_the_same_points():
     spans = agent_spans(1)
-    first = [r for s in spans for r in tr.span_records(s)] + tr.trace_records(spans)
-    again = [r for s in spans for r in tr.span_records(s)] + tr.trace_records(spans)
+    first = [r for s in spans for r in tr.span_records(s)] + tr.trace_records(spans, figure=False)
+    again = [r for s in spans for r in tr.span_records(s)] + tr.trace_records(spans, figure=False)
     assert first == again
-    assert all(isinstance(r.step, int) and r.step > 10**15 for r in first)
+    def owners_per_sequence(records):
+        out = {}
+        for r in tr.in_step_order(records):
+            out.setdefault((r.name, tuple(sorted(r.context.items()))), []).append(r.owner)
+        return out
+
+    assert owners_per_sequence(first) == owners_per_sequence(reversed(again))
 
 
 def test_no_content_attributes_means_no_content_texts():
@@ -59,13 +64,14 @@ def test_error_span_gives_error_text_and_metric():
     (err,) = _by_name(records, tr.ERROR)
     assert err.text.startswith("ZeroDivisionError: division by zero") and "Traceback" in err.text
     assert [r.value for r in _by_name(records, tr.ERRORS)] == [1.0]
-    trace = {r.name: r for r in tr.trace_records(spans)}
+    trace = {r.name: r for r in tr.trace_records(spans, counters=True)}
     assert trace[tr.TRACE_ERRORS].value == 1.0 and trace["counter.errors"].value == 1.0
+    assert not any(r.name.startswith(tr.COUNTER_PREFIX) for r in tr.trace_records(spans))
 
 
 def test_trace_records_hold_tree_tokens_and_seed_counters():
     spans = agent_spans(1)
-    records = {r.name: r for r in tr.trace_records(spans)}
+    records = {r.name: r for r in tr.trace_records(spans, counters=True)}
     tree = records[tr.TRACE].text.splitlines()
     assert tree[0].startswith("invoke_agent calc_agent  [chain]")
     assert tree[1].startswith("├─ chat fake-gpt  [chat_model]") and "tokens 12→7" in tree[1]
@@ -96,7 +102,9 @@ def test_merge_params_is_idempotent_and_accumulates():
 
 def test_render_handles_foreign_and_broken_payloads():
     assert render.render_messages("not json") == "not json"
-    assert render.render_messages(json.dumps([{"role": "user", "content": "hi"}])) == "[user]\nhi"
+    assert render.render_messages(json.dumps([{"role": "user", "content": "hi"}])) == "[user] hi"
+    two = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "line 1\nline 2"}]
+    assert render.render_messages(json.dumps(two)) == "[system] be brief\n[user] line 1\n  line 2"
     assert render.render_payload(json.dumps({"question": "q", "n": 2})) == "question: q\nn: 2"
     assert render.render_payload(json.dumps("plain")) == "plain"
     assert render.render_documents(json.dumps([{"content": "x"}])) == "[1]\nx"
@@ -201,3 +209,40 @@ def test_param_values_are_always_storable(value):
         return v is None or isinstance(v, (bool, str))
 
     assert storable(param_value(value))
+
+
+def test_dense_steps_number_each_sequence_and_keep_an_owners_step():
+    from spanchain_aim.steps import DenseSteps
+
+    steps = DenseSteps(max_traces=2)
+    first = steps.for_trace("t1")
+    assert [first.step("latency", o) for o in ("a", "b", "a")] == [0, 1, 0]
+    assert steps.for_trace("t2").step("latency", "c") == 2  # the next trace goes on from there
+    assert steps.for_trace("t2").step("tokens", "c") == 0  # every sequence counts on its own
+    assert steps.for_trace("t1").step("latency", "b") == 1  # a rewrite lands where it landed
+    assert steps.length("latency") == 3
+
+
+def test_trace_figure_is_a_waterfall_with_one_bar_per_span():
+    spans = agent_spans(1, fail_tool=True)
+    (record,) = [r for r in tr.trace_records(spans) if isinstance(r, tr.FigureRecord)]
+    from spanchain_aim.figure import plotly_figure
+
+    figure = json.loads(plotly_figure(*record.figure).to_json())  # what aim.Figure stores
+    (bars,) = figure["data"]
+    assert bars["type"] == "bar" and bars["orientation"] == "h" and len(bars["x"]) == len(spans)
+    ticks = figure["layout"]["yaxis"]["ticktext"]
+    assert ticks[0] == "invoke_agent calc_agent" and ticks[1].endswith("└ chat fake-gpt")
+    failed = [i for i, label in enumerate(bars["text"]) if "ERROR" in label]
+    assert len(failed) == 1 and bars["marker"]["color"][failed[0]] == "#e45756"
+    assert "tokens: 12 in → 7 out" in bars["hovertext"][1]
+    assert "1 error" in figure["layout"]["title"]["text"]
+    assert not [r for r in tr.trace_records(spans, figure=False) if isinstance(r, tr.FigureRecord)]
+
+
+def test_run_names_say_experiment_root_and_start():
+    spans = agent_spans(1)
+    name = tr.trace_run_name("support-bot", spans)
+    assert name.startswith("support-bot · calc_agent · 20") and name.endswith(" UTC")
+    assert tr.session_run_name("svc", 0).startswith("svc · session · ")
+    assert "5 spans" in tr.trace_run_description(spans)

@@ -37,21 +37,43 @@ def _traces_by_group(spans):
 
 
 def _raw_calls(groups, max_text_chars, run_per: str):
-    """Per Aim run: the records and params the exporter derives, precomputed (not timed)."""
+    """Per Aim run: the records (with the steps the exporter gives them), params, name and
+    description the exporter derives, precomputed (not timed). Figures are precomputed as
+    plotly data/layout dicts; both sides wrap them in the plotly Figure object Aim's API takes."""
+    from spanchain.traces import group_key
     from spanchain_aim.exporter import base_params
-    from spanchain_aim.translate import run_params, span_records, trace_params, trace_records
+    from spanchain_aim.steps import DenseSteps
+    from spanchain_aim.translate import (in_step_order, run_params, span_records, trace_params,
+                                         trace_records, trace_run_description, trace_run_name)
 
-    def records_of(group):
-        out = [r for s in group for r in span_records(s, max_text_chars)]
-        return out + trace_records(group, max_text_chars)
+    def stepped(group, steps):
+        records = [r for s in group for r in span_records(s, max_text_chars)]
+        records += trace_records(group, max_text_chars)
+        trace_steps = steps.for_trace(group_key(group[0]))
+        return [(r, trace_steps.step((r.name, tuple(sorted(r.context.items()))), r.owner))
+                for r in in_step_order(records)]
 
     if run_per == "trace":
         # Every per-trace run gets the exporter's `spanchain` param too (a session run gets it
         # when it opens, off the clock, on both sides).
-        return [(records_of(g), {**base_params(run_per), **trace_params(g), **run_params(g)},
-                 trace_params(g)["trace"]["root_name"]) for g in groups]
-    records = [r for g in groups for r in records_of(g)]
+        return [(stepped(g, DenseSteps()), {**base_params(run_per), **trace_params(g), **run_params(g)},
+                 (trace_run_name("bench-raw", g), trace_run_description(g))) for g in groups]
+    steps = DenseSteps()
+    records = [r for g in groups for r in stepped(g, steps)]
     return [(records, run_params([s for g in groups for s in g]), None)]
+
+
+def _figure_cpu_s(groups) -> tuple[float, float]:
+    """CPU time to lay out the groups' waterfalls (our translation) and to wrap them in plotly
+    Figure objects (what `aim.Figure` requires; the direct side pays this too)."""
+    from spanchain_aim.figure import plotly_figure, waterfall_layout
+
+    c0 = time.process_time()
+    layouts = [waterfall_layout(group) for group in groups]
+    c1 = time.process_time()
+    for data, layout in layouts:
+        plotly_figure(data, layout)
+    return c1 - c0, time.process_time() - c1
 
 
 def _time_exporter(repo: str, spans, batch: int, run_per: str) -> tuple[float, float]:
@@ -79,7 +101,8 @@ def _time_raw(repo: str, runs, run_per: str) -> tuple[float, float]:
     import aim
 
     from spanchain_aim.exporter import base_params
-    from spanchain_aim.translate import TextRecord
+    from spanchain_aim.figure import plotly_figure
+    from spanchain_aim.translate import FigureRecord, TextRecord, session_run_name
 
     def open_run():
         return aim.Run(repo=repo, experiment="bench-raw", system_tracking_interval=None,
@@ -87,6 +110,8 @@ def _time_raw(repo: str, runs, run_per: str) -> tuple[float, float]:
 
     session = open_run() if run_per == "session" else None
     if session is not None:
+        session.name = session_run_name("bench")
+        session.description = "spanchain session run: every LangChain run this process exported"
         for key, value in base_params(run_per).items():
             session[key] = value
     # Aim pools its Repo objects weakly: kept alive here from the first run on, on the clock,
@@ -97,13 +122,18 @@ def _time_raw(repo: str, runs, run_per: str) -> tuple[float, float]:
     for records, params, name in runs:
         run = session or open_run()
         keep_repo = run.repo
-        if name:
-            run.name = name
         for key, value in params.items():
             run[key] = value
-        for r in records:
-            value = aim.Text(r.text) if isinstance(r, TextRecord) else r.value
-            run.track(value, name=r.name, step=r.step, context=dict(r.context))
+        if name:
+            run.name, run.description = name
+        for r, step in records:
+            if isinstance(r, TextRecord):
+                value = aim.Text(r.text)
+            elif isinstance(r, FigureRecord):
+                value = aim.Figure(plotly_figure(*r.figure))
+            else:
+                value = r.value
+            run.track(value, name=r.name, step=step, context=dict(r.context))
         if session is None:
             run.close()
     elapsed = time.perf_counter() - t0, time.process_time() - c0
@@ -121,6 +151,7 @@ def run_benchmark(traces: int = 200, rounds: int = 3, repo: str | None = None, b
     groups = _traces_by_group(spans)
     runs = _raw_calls(groups, max_text_chars, run_per)
     workdir = repo or tempfile.mkdtemp(prefix="spanchain-aim-bench-")
+    figure_cpu = min((_figure_cpu_s(groups) for _ in range(max(1, rounds))), key=sum)
     exporter_s, raw_s = [], []
     for i in range(rounds):
         order = (("exporter", "raw") if i % 2 == 0 else ("raw", "exporter"))
@@ -143,7 +174,10 @@ def run_benchmark(traces: int = 200, rounds: int = 3, repo: str | None = None, b
         "run_per": run_per,
         "traces": traces,
         "spans": len(spans),
-        "aim_calls_per_round": sum(len(records) + len(params) + bool(name) for records, params, name in runs),
+        "aim_calls_per_round": sum(len(records) + len(params) + 2 * bool(name) for records, params, name in runs),
+        "figure_layout_cpu_s": figure_cpu[0],
+        "figure_plotly_cpu_s": figure_cpu[1],
+        "figure_share_of_exporter_cpu": sum(figure_cpu) / cpu[0] if cpu[0] > 0 else 0.0,
         "rounds": rounds,
         "exporter_seconds": [{"wall": w, "cpu": c} for w, c in exporter_s],
         "raw_aim_seconds": [{"wall": w, "cpu": c} for w, c in raw_s],
@@ -184,6 +218,11 @@ def main(argv=None) -> int:
         print(f"  same Aim calls directly : {result['raw_aim_spans_per_s']:8.0f} spans/s wall, "
               f"{result['raw_aim_spans_per_cpu_s']:8.0f} spans per CPU-second "
               f"({result['aim_calls_per_round']} track/param calls)")
+        per_trace = 1000 / result["traces"]
+        print(f"  building trace figures  : {result['figure_layout_cpu_s'] * per_trace:8.2f} ms CPU per trace "
+              f"to lay out (exporter only) + {result['figure_plotly_cpu_s'] * per_trace:.2f} ms for the plotly "
+              f"Figure aim.Figure takes (both sides); {result['figure_share_of_exporter_cpu'] * 100:.1f}% "
+              f"of the exporter's CPU")
         verdict = "PASS" if result["pass"] else "FAIL"
         print(f"  CPU ratio {result['ratio']:.3f} ({result['overhead_pct']:+.1f}%), wall ratio "
               f"{result['wall_ratio']:.3f}; target CPU ratio < {TARGET_RATIO}: {verdict}")

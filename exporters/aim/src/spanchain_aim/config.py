@@ -26,6 +26,8 @@ ENV_TRACE_IDLE = "OTEL_EXPORTER_AIM_TRACE_IDLE_SECONDS"
 # arguments are in seconds).
 ENV_TIMEOUT = "OTEL_EXPORTER_AIM_TIMEOUT"
 ENV_REMOTE_WRITE_TIMEOUT = "OTEL_EXPORTER_AIM_REMOTE_WRITE_TIMEOUT"
+ENV_SEED_COUNTERS = "OTEL_EXPORTER_AIM_SEED_COUNTERS"
+ENV_TRACE_FIGURES = "OTEL_EXPORTER_AIM_TRACE_FIGURES"
 ENV_SPOOL_DIR = "OTEL_EXPORTER_AIM_SPOOL_DIR"
 ENV_SHARED_SPOOL_DIR = "SPANCHAIN_SPOOL_DIR"
 ENV_SERVICE_NAME = "OTEL_SERVICE_NAME"
@@ -53,6 +55,8 @@ class AimExporterConfig:
     shutdown_timeout_s: float = 10.0
     spool_dir: str | None = None
     remote_write_timeout_s: float = 30.0  # aim:// only: wait for the server to confirm a trace
+    seed_counters: bool = False  # langchain_community's 13 `counter.*` metrics (drop-in handler: on)
+    trace_figures: bool = True  # each trace as a plotly waterfall (aim.Figure)
 
     @property
     def is_remote(self) -> bool:
@@ -154,6 +158,8 @@ def resolve_config(
     shutdown_timeout_s: float | None = None,
     spool_dir: str | os.PathLike | None = None,
     remote_write_timeout_s: float | None = None,
+    seed_counters: bool | None = None,
+    trace_figures: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> AimExporterConfig:
     """Settings from arguments, then `OTEL_EXPORTER_AIM_*`, then defaults."""
@@ -181,6 +187,8 @@ def resolve_config(
             r.get(remote_write_timeout_s, ENV_REMOTE_WRITE_TIMEOUT, _number, d.remote_write_timeout_s, _millis)
             or d.remote_write_timeout_s
         ),
+        seed_counters=bool(r.get(seed_counters, ENV_SEED_COUNTERS, _flag, d.seed_counters)),
+        trace_figures=bool(r.get(trace_figures, ENV_TRACE_FIGURES, _flag, d.trace_figures)),
     )
 
 

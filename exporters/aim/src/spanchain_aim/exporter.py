@@ -47,6 +47,8 @@ class AimSpanExporter(EngineSpanExporter):
         shutdown_timeout_s: float | None = None,
         spool_dir: str | os.PathLike | None = None,
         remote_write_timeout_s: float | None = None,
+        seed_counters: bool | None = None,
+        trace_figures: bool | None = None,
         max_queue_spans: int = 50_000,
         retry_timeout_s: float = 30.0,
         retry_backoff_s: float = 0.5,
@@ -58,7 +60,8 @@ class AimSpanExporter(EngineSpanExporter):
             repo, experiment, run_per, run_name=run_name, system_tracking_interval=system_tracking_interval,
             log_system_params=log_system_params, max_text_chars=max_text_chars, max_contexts=max_contexts,
             trace_grace_s=trace_grace_s, trace_idle_s=trace_idle_s, shutdown_timeout_s=shutdown_timeout_s,
-            spool_dir=spool_dir, remote_write_timeout_s=remote_write_timeout_s)
+            spool_dir=spool_dir, remote_write_timeout_s=remote_write_timeout_s, seed_counters=seed_counters,
+            trace_figures=trace_figures)
         self._writer = AimTraceWriter(self.config, repo_setting="repo" if repo is not None else ENV_REPO)
         from spanchain.export.spoolenv import spool_fsync_default, spool_max_bytes_default
 
@@ -89,7 +92,13 @@ class AimSpanExporter(EngineSpanExporter):
         """What to run to browse the data: `aim up` on the local repo (or the server's)."""
         if self.config.is_remote:
             return "aim up --repo <the repo the aim server at " + self.config.repo + " serves>"
-        return f"aim up --repo {self.config.repo}"
+        from spanchain_aim.ui import aim_executable
+
+        try:
+            aim = aim_executable()  # this install's aim: a virtualenv's bin/ is often not on PATH
+        except FileNotFoundError:
+            aim = "aim"
+        return f"{aim} up --repo {self.config.repo}"
 
     def session_run_hash(self, timeout_s: float = 10.0) -> str | None:
         """Open the session run now if needed and return its hash (None on failure/timeout)."""

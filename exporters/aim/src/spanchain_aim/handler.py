@@ -124,6 +124,7 @@ class AimCallbackHandler(OpenTelemetryCallbackHandler):
         self.always_verbose_ = False
         self.action_records: list = []
         self.reset_callback_meta()
+        options.setdefault("seed_counters", True)  # the seed's counters, as `counter.*` metrics
         self.exporter = AimSpanExporter(repo=repo, experiment=experiment_name, run_per="session",
                                         system_tracking_interval=system_tracking_interval,
                                         log_system_params=log_system_params, **options)

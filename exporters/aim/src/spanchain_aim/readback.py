@@ -8,6 +8,7 @@ Read only closed runs (after the exporter's shutdown or flush_tracker).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,12 @@ class RunSnapshot:
     created: float = 0.0
     texts: dict[tuple[str, tuple], list[tuple[int, str]]] = field(default_factory=dict)
     metrics: dict[tuple[str, tuple], list[tuple[int, float]]] = field(default_factory=dict)
+    description: str | None = None
+    # (name, context) → [(step, plotly figure as a dict)]
+    figures: dict[tuple[str, tuple], list[tuple[int, dict]]] = field(default_factory=dict)
+
+    def figure_steps(self, sequence: str, /, **context: str) -> list[tuple[int, dict]]:
+        return self._select(self.figures, sequence, context)
 
     def text_steps(self, sequence: str, /, **context: str) -> list[tuple[int, str]]:
         """(step, text) of one Text sequence; with no context given, all contexts merged."""
@@ -39,11 +46,12 @@ class RunSnapshot:
     def metric_values(self, sequence: str, /, **context: str) -> list[float]:
         return [v for _, v in self.metric_steps(sequence, **context)]
 
-    def span_keys(self) -> set[tuple[tuple, int]]:
-        """One (context, step) per span written: every finished span records its latency at its
-        own start step, once, however often its trace was rewritten (a trace written in parts
-        also leaves its partial tree Texts, so counting tree lines would count some spans twice)."""
-        return {(ctx, step) for (name, ctx), points in self.metrics.items() if name == "latency"
+    def span_keys(self) -> set[tuple[str, tuple, int]]:
+        """One (run, context, step) per span written: every finished span records its latency
+        once per run, at the step it keeps however often its trace is rewritten into that run
+        (a trace written in parts also leaves its partial tree Texts, so counting tree lines
+        would count some spans twice). A span written into two runs counts in each."""
+        return {(self.hash, ctx, step) for (name, ctx), points in self.metrics.items() if name == "latency_s"
                 for step, _ in points}
 
     def contexts(self, sequence: str) -> list[dict]:
@@ -78,11 +86,13 @@ def index_runs(repo, run_hashes) -> None:
 
 
 def _snapshot(run) -> RunSnapshot:
+    from aim.sdk.sequences.figure_sequence import Figures
     from aim.sdk.sequences.metric import Metric
     from aim.sdk.sequences.text_sequence import Texts
 
     params = run.get(..., default={}, strict=True) or {}
-    snap = RunSnapshot(run.hash, run.experiment, run.name, dict(params), float(run.creation_time or 0))
+    snap = RunSnapshot(run.hash, run.experiment, run.name, dict(params), float(run.creation_time or 0),
+                       description=run.description)
     for name, context, _ in run.iter_sequence_info_by_type(Texts.allowed_dtypes()):
         seq = run.get_text_sequence(name, context)
         steps, (values, *_rest) = seq.data.items_list()
@@ -94,6 +104,12 @@ def _snapshot(run) -> RunSnapshot:
         steps, (values, *_rest) = seq.data.items_list()
         snap.metrics[(name, _ctx_key(context.to_dict()))] = [
             (int(s), float(v)) for s, v in zip(steps, values)
+        ]
+    for name, context, _ in run.iter_sequence_info_by_type(Figures.allowed_dtypes()):
+        seq = run.get_figure_sequence(name, context)
+        steps, (values, *_rest) = seq.data.items_list()
+        snap.figures[(name, _ctx_key(context.to_dict()))] = [
+            (int(s), json.loads(v.data)) for s, v in zip(steps, values)
         ]
     return snap
 

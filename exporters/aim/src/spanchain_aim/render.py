@@ -49,7 +49,8 @@ def _render_part(part: Any) -> str:
 
 
 def render_messages(payload: Any) -> str:
-    """`[{"role", "parts": [...]}]` → one block per message: `[role]`, then its parts."""
+    """`[{"role", "parts": [...]}]` → one line per message, `[role] text`; a message's further
+    lines (more parts, multi-line text) follow indented, so every message starts a line."""
     messages = _parse(payload)
     if not isinstance(messages, list):
         return _dump(messages)
@@ -68,16 +69,21 @@ def render_messages(payload: Any) -> str:
             body = _dump(message.get("content", parts))
         if message.get("finish_reason"):
             body += f"\n(finish: {message['finish_reason']})"
-        blocks.append(f"{header}\n{body}")
-    return "\n\n".join(blocks)
+        blocks.append(_message_line(header, body))
+    return "\n".join(blocks)
+
+
+def _message_line(header: str, body: str) -> str:
+    first, _, rest = body.partition("\n")
+    line = f"{header} {first}".rstrip()
+    return line + ("\n" + _indent(rest) if rest else "")
 
 
 def render_instructions(payload: Any) -> str:
-    """`[{"type": "text", "content"}]` system instructions as a `[system]` block."""
+    """`[{"type": "text", "content"}]` system instructions as a `[system] text` line."""
     parts = _parse(payload)
-    if isinstance(parts, list):
-        return "[system]\n" + "\n".join(_render_part(p) for p in parts)
-    return "[system]\n" + _dump(parts)
+    body = "\n".join(_render_part(p) for p in parts) if isinstance(parts, list) else _dump(parts)
+    return _message_line("[system]", body)
 
 
 def render_payload(payload: Any) -> str:

@@ -8,7 +8,6 @@ state).
 from __future__ import annotations
 
 import atexit
-import collections
 import logging
 import socket
 import threading
@@ -17,12 +16,13 @@ from typing import Any, Iterable, Mapping
 
 from spanchain_aim.config import AimExporterConfig
 from spanchain_aim.sanitize import REDACTED, context_value, looks_secret, param_value
-from spanchain_aim.translate import MetricRecord, Record, TextRecord, merge_params
+from spanchain_aim.figure import plotly_figure
+from spanchain_aim.steps import DenseSteps
+from spanchain_aim.translate import FigureRecord, MetricRecord, Record, TextRecord, in_step_order, merge_params
 
 logger = logging.getLogger(__name__)
 
 OVERFLOW_NAME = "(other)"
-_MAX_STEP_OWNERS = 200_000
 
 
 def open_aim_run(config: AimExporterConfig, experiment: str, run_hash: str | None = None, *,
@@ -166,7 +166,12 @@ def bound_aim_exit_cleanup(timeout_s: float) -> None:
 
 
 class RunWriter:
-    """One open Aim run: tracks records with stable steps and keeps params merged."""
+    """One open Aim run: tracks records at dense, stable steps and keeps params merged.
+
+    Steps come from this writer's `DenseSteps` (see spanchain_aim.steps): a writer opened on
+    an existing run starts numbering from 0 again, so whoever reopens a run rewrites all of
+    what it holds (a per-trace run: its whole trace).
+    """
 
     def __init__(self, run, max_contexts: int, remote_write_timeout_s: float | None = None):
         self.run = run
@@ -176,10 +181,7 @@ class RunWriter:
         self._max_contexts = max_contexts
         self._contexts: set[tuple] = set()
         self._params: dict[str, Any] = {}
-        # (sequence, context, step) → owner: two spans that start in the same microsecond in
-        # the same sequence get neighbouring steps instead of overwriting each other, while
-        # a retry of the same span lands on the same step again.
-        self._owners: collections.OrderedDict[tuple, str] = collections.OrderedDict()
+        self.steps = DenseSteps()
 
     def _context(self, name: str, context: Mapping[str, str]) -> tuple[Mapping[str, str], tuple]:
         """The context to track under (folded when there are too many) and its sequence key."""
@@ -195,31 +197,28 @@ class RunWriter:
         self._contexts.add(key)
         return folded, key
 
-    def _step(self, record: Record, base: tuple) -> int:
-        step = record.step
-        while True:
-            owner = self._owners.get((*base, step))
-            if owner is None or owner == record.owner:
-                break
-            step += 1
-        self._owners[(*base, step)] = record.owner
-        self._owners.move_to_end((*base, step))
-        if len(self._owners) > _MAX_STEP_OWNERS:
-            self._owners.popitem(last=False)
-        return step
-
-    def track(self, records: Iterable[Record]) -> int:
+    def track(self, records: Iterable[Record], trace: str = "") -> int:
+        """Track one trace's records (all from the trace named `trace`), each at its step."""
         import aim
 
+        steps = self.steps.for_trace(trace)
+        # A span's records share one context dict: resolve (fold, sort) it once per sequence.
+        resolved: dict[tuple[str, int], tuple] = {}
         count = 0
-        for record in records:
-            context, key = self._context(record.name, record.context)
-            step = self._step(record, key)
+        for record in in_step_order(records):
+            found = resolved.get((record.name, id(record.context)))
+            if found is None:
+                found = resolved[(record.name, id(record.context))] = self._context(record.name, record.context)
+            context, key = found
+            step = steps.step(key, record.owner)
             # Aim copies the context it is given, so ours is passed as is.
             if isinstance(record, TextRecord):
                 self.run.track(aim.Text(record.text), name=record.name, step=step, context=context)
             elif isinstance(record, MetricRecord):
                 self.run.track(record.value, name=record.name, step=step, context=context)
+            elif isinstance(record, FigureRecord):
+                figure = aim.Figure(plotly_figure(*record.figure))
+                self.run.track(figure, name=record.name, step=step, context=context)
             count += 1
         return count
 
@@ -241,6 +240,9 @@ class RunWriter:
 
     def set_name(self, name: str) -> None:
         self.run.name = context_value(name)
+
+    def set_description(self, text: str) -> None:
+        self.run.description = str(text)[:1000]
 
     def confirm(self) -> None:
         """Raise unless everything written so far has reached the repo (see

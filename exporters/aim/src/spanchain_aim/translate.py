@@ -1,10 +1,9 @@
 """Spans → Aim records. Pure functions: no Aim import, no I/O, unit-testable alone.
 
-Every record carries an explicit integer step derived from span identity (the span's or event's
-start time in microseconds since the Unix epoch), never from a counter. Writing the same spans
-twice (a retry, a replay from the spool) therefore overwrites the same points instead of adding
-new ones. The `owner` says which span/event a record belongs to, so the writer can move a record
-one step on when two different spans start in the same microsecond of the same sequence.
+Records carry no step: each carries an `order` (its span's or event's start time, in ns) and
+an `owner` (the span, event or trace it belongs to). The writer numbers every sequence's points
+0, 1, 2, ... in that order and gives an owner the same step again when its trace is written
+again (spanchain_aim.steps), so a retry or replay overwrites points instead of adding them.
 
 Sequence names are fixed (see docs/aim.md); contexts hold only low-cardinality values
 (run type, runnable name, model, tool), never ids or counters.
@@ -28,6 +27,7 @@ from spanchain.traces import (
     trace_summary,
 )
 from spanchain_aim import render
+from spanchain_aim.figure import waterfall_layout
 from spanchain_aim.sanitize import clean_text, context_value, finite_number, param_value
 
 DEFAULT_MAX_TEXT_CHARS = 100_000
@@ -46,26 +46,29 @@ AGENT_FINISH = "agent.finish"
 TEXT = "text"
 ERROR = "error"
 TRACE = "trace"
+TRACE_FIGURE = "trace.waterfall"  # aim.Figure: the trace as a plotly waterfall
 TEXT_SEQUENCES = (LLM_INPUT, LLM_OUTPUT, CHAIN_INPUT, CHAIN_OUTPUT, TOOL_INPUT, TOOL_OUTPUT,
                   RETRIEVER_QUERY, RETRIEVER_DOCUMENTS, AGENT_ACTION, AGENT_FINISH, TEXT, ERROR, TRACE)
 
 # Metric sequences (per span)
-LATENCY = "latency"  # seconds
+LATENCY = "latency_s"
 TOKENS_INPUT = "tokens.input"
 TOKENS_OUTPUT = "tokens.output"
 TOKENS_TOTAL = "tokens.total"
-TIME_TO_FIRST_CHUNK = "time_to_first_chunk"  # seconds
+TIME_TO_FIRST_CHUNK = "time_to_first_chunk_s"
 ERRORS = "errors"  # 1 per failed span
 TOOL_CALLS = "tool_calls"  # tool calls a model asked for
 # Metric sequences (per trace, context {"name": root name})
-TRACE_LATENCY = "trace.latency"
+TRACE_LATENCY = "trace.latency_s"
 TRACE_TOKENS_INPUT = "trace.tokens.input"
 TRACE_TOKENS_OUTPUT = "trace.tokens.output"
 TRACE_TOKENS_TOTAL = "trace.tokens.total"
 TRACE_ERRORS = "trace.errors"
 TRACE_TOOL_CALLS = "trace.tool_calls"  # tool runs in the trace
 TRACE_LLM_CALLS = "trace.llm_calls"
-COUNTER_PREFIX = "counter."  # + one of the seed handlers' 13 counter names
+# + one of the seed handlers' 13 counter names; only on runs that ask for them (the drop-in
+# AimCallbackHandler's, or `seed_counters=True`)
+COUNTER_PREFIX = "counter."
 
 _MODEL_TYPES = frozenset({"llm", "chat_model"})
 
@@ -74,7 +77,7 @@ _MODEL_TYPES = frozenset({"llm", "chat_model"})
 class TextRecord:
     name: str
     context: Mapping[str, str]
-    step: int
+    order: int  # start time (ns) of the span/event: the writer numbers points in this order
     text: str
     owner: str
 
@@ -83,17 +86,31 @@ class TextRecord:
 class MetricRecord:
     name: str
     context: Mapping[str, str]
-    step: int
+    order: int
     value: float
     owner: str
 
 
-Record = TextRecord | MetricRecord
+@dataclass(frozen=True)
+class FigureRecord:
+    name: str
+    context: Mapping[str, str]
+    order: int
+    figure: tuple[list, dict]  # plotly `data` and `layout` (spanchain_aim.figure.plotly_figure)
+    owner: str
 
 
-def step_of(time_ns: int | None) -> int:
-    """Microseconds since the epoch: exact in Aim's UI (JavaScript numbers), ordered in time."""
-    return max(0, int(time_ns or 0) // 1000)
+Record = TextRecord | MetricRecord | FigureRecord
+
+
+def order_of(time_ns: int | None) -> int:
+    return max(0, int(time_ns or 0))
+
+
+def in_step_order(records: Iterable[Record]) -> list[Record]:
+    """Records in the order their steps are handed out: by start time, then owner (stable for
+    a rewrite of the same spans)."""
+    return sorted(records, key=lambda r: (r.order, r.owner))
 
 
 def _model(attrs: Mapping) -> str | None:
@@ -135,7 +152,7 @@ def _content_texts(span: ReadableSpan, rt: str) -> list[tuple[str, str]]:
             rendered.append(render.render_messages(a[sc.GEN_AI_INPUT_MESSAGES]))
         elif a.get(sc.LC_INPUT):
             rendered.append(render.render_payload(a[sc.LC_INPUT]))
-        add(LLM_INPUT, "\n\n".join(rendered))
+        add(LLM_INPUT, "\n".join(rendered))
         if a.get(sc.GEN_AI_OUTPUT_MESSAGES):
             add(LLM_OUTPUT, render.render_messages(a[sc.GEN_AI_OUTPUT_MESSAGES]))
         elif a.get(sc.LC_OUTPUT):
@@ -162,24 +179,24 @@ def _content_texts(span: ReadableSpan, rt: str) -> list[tuple[str, str]]:
 
 
 def _event_texts(span: ReadableSpan) -> list[tuple[str, str, int, str, dict]]:
-    """(sequence, text, step, owner suffix, extra context) for agent/text/exception events."""
+    """(sequence, text, order, owner suffix, extra context) for agent/text/exception events."""
     out = []
     for index, event in enumerate(span.events):
         ea = event.attributes or {}
-        step = step_of(event.timestamp)
+        order = order_of(event.timestamp)
         if event.name == sc.EVENT_AGENT_ACTION:
             tool = ea.get(sc.GEN_AI_TOOL_NAME, "?")
             text = f"tool: {tool}\ninput: {render.render_payload(ea.get('tool_input', ''))}"
             if ea.get("log"):
                 text += f"\n\nlog:\n{ea['log']}"
-            out.append((AGENT_ACTION, text, step, f"e{index}", {"tool": context_value(tool)}))
+            out.append((AGENT_ACTION, text, order, f"e{index}", {"tool": context_value(tool)}))
         elif event.name == sc.EVENT_AGENT_FINISH:
             text = f"output: {render.render_payload(ea.get('output', ''))}"
             if ea.get("log"):
                 text += f"\n\nlog:\n{ea['log']}"
-            out.append((AGENT_FINISH, text, step, f"e{index}", {}))
+            out.append((AGENT_FINISH, text, order, f"e{index}", {}))
         elif event.name == sc.EVENT_TEXT and ea.get("text"):
-            out.append((TEXT, str(ea["text"]), step, f"e{index}", {}))
+            out.append((TEXT, str(ea["text"]), order, f"e{index}", {}))
     return out
 
 
@@ -207,36 +224,36 @@ def span_records(span: ReadableSpan, max_text_chars: int = DEFAULT_MAX_TEXT_CHAR
     attrs = span.attributes or {}
     rt = run_type(span)
     ctx = span_context(span)
-    step = step_of(span.start_time)
+    order = order_of(span.start_time)
     owner = f"{trace_id_hex(span.context.trace_id)}:{span_id_hex(span.context.span_id)}"
     records: list[Record] = []
 
     for sequence, text in _content_texts(span, rt):
-        records.append(TextRecord(sequence, ctx, step, clean_text(text, max_text_chars), owner))
-    for sequence, text, ev_step, suffix, extra in _event_texts(span):
-        records.append(TextRecord(sequence, {**ctx, **extra}, ev_step,
+        records.append(TextRecord(sequence, ctx, order, clean_text(text, max_text_chars), owner))
+    for sequence, text, ev_order, suffix, extra in _event_texts(span):
+        records.append(TextRecord(sequence, {**ctx, **extra}, ev_order,
                                   clean_text(text, max_text_chars), f"{owner}:{suffix}"))
     if is_error(span):
-        records.append(TextRecord(ERROR, ctx, step, clean_text(_error_text(span), max_text_chars), owner))
-        records.append(MetricRecord(ERRORS, ctx, step, 1.0, owner))
+        records.append(TextRecord(ERROR, ctx, order, clean_text(_error_text(span), max_text_chars), owner))
+        records.append(MetricRecord(ERRORS, ctx, order, 1.0, owner))
 
     if span.end_time is not None and span.start_time is not None:
-        records.append(MetricRecord(LATENCY, ctx, step, max(0, span.end_time - span.start_time) / 1e9, owner))
+        records.append(MetricRecord(LATENCY, ctx, order, max(0, span.end_time - span.start_time) / 1e9, owner))
     if rt in _MODEL_TYPES:
         tokens_in = finite_number(attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS))
         tokens_out = finite_number(attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS))
         if tokens_in is not None:
-            records.append(MetricRecord(TOKENS_INPUT, ctx, step, tokens_in, owner))
+            records.append(MetricRecord(TOKENS_INPUT, ctx, order, tokens_in, owner))
         if tokens_out is not None:
-            records.append(MetricRecord(TOKENS_OUTPUT, ctx, step, tokens_out, owner))
+            records.append(MetricRecord(TOKENS_OUTPUT, ctx, order, tokens_out, owner))
         if tokens_in is not None or tokens_out is not None:
-            records.append(MetricRecord(TOKENS_TOTAL, ctx, step, (tokens_in or 0) + (tokens_out or 0), owner))
+            records.append(MetricRecord(TOKENS_TOTAL, ctx, order, (tokens_in or 0) + (tokens_out or 0), owner))
         ttfc = finite_number(attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
         if ttfc is not None:
-            records.append(MetricRecord(TIME_TO_FIRST_CHUNK, ctx, step, ttfc, owner))
+            records.append(MetricRecord(TIME_TO_FIRST_CHUNK, ctx, order, ttfc, owner))
         if attrs.get(sc.GEN_AI_OUTPUT_MESSAGES):
             calls = render.count_tool_calls(attrs[sc.GEN_AI_OUTPUT_MESSAGES])
-            records.append(MetricRecord(TOOL_CALLS, ctx, step, float(calls), owner))
+            records.append(MetricRecord(TOOL_CALLS, ctx, order, float(calls), owner))
     return records
 
 
@@ -247,20 +264,22 @@ def trace_root(spans: Sequence[ReadableSpan]) -> ReadableSpan:
     return min(pool, key=lambda s: (s.start_time or 0, s.context.span_id))
 
 
-def trace_records(spans: Sequence[ReadableSpan], max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> list[Record]:
-    """One readable tree and the per-trace metrics, all at the root's start step.
+def trace_records(spans: Sequence[ReadableSpan], max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, *,
+                  figure: bool = True, counters: bool = False) -> list[Record]:
+    """One readable tree, the waterfall figure and the per-trace metrics, owned by the trace.
 
-    Written again when late spans of the same trace arrive: same step, so the fuller version
-    replaces the earlier one.
+    Written again when late spans of the same trace arrive: same owner, hence the same step,
+    so the fuller version replaces the earlier one. `counters` adds the seed handlers' 13
+    counters (the drop-in AimCallbackHandler's runs).
     """
     if not spans:
         return []
     root = trace_root(spans)
     ctx = {"name": context_value(runnable_name(root))}
-    step = step_of(root.start_time)
+    order = order_of(root.start_time)
     owner = f"{trace_id_hex(root.context.trace_id)}:{span_id_hex(root.context.span_id)}:trace"
     summary = trace_summary(spans)
-    records: list[Record] = [TextRecord(TRACE, ctx, step, clean_text(render_tree(spans), max_text_chars), owner)]
+    records: list[Record] = [TextRecord(TRACE, ctx, order, clean_text(render_tree(spans), max_text_chars), owner)]
     metrics = {
         TRACE_LATENCY: summary["duration_s"],
         TRACE_TOKENS_INPUT: summary["input_tokens"],
@@ -270,9 +289,12 @@ def trace_records(spans: Sequence[ReadableSpan], max_text_chars: int = DEFAULT_M
         TRACE_TOOL_CALLS: sum(1 for s in spans if run_type(s) == "tool"),
         TRACE_LLM_CALLS: sum(1 for s in spans if run_type(s) in _MODEL_TYPES),
     }
-    for name, value in summary["counters"].items():
-        metrics[COUNTER_PREFIX + name] = value
-    records.extend(MetricRecord(name, ctx, step, float(value), owner) for name, value in metrics.items())
+    if counters:
+        for name, value in summary["counters"].items():
+            metrics[COUNTER_PREFIX + name] = value
+    if figure:
+        records.append(FigureRecord(TRACE_FIGURE, ctx, order, waterfall_layout(spans), owner))
+    records.extend(MetricRecord(name, ctx, order, float(value), owner) for name, value in metrics.items())
     return records
 
 
@@ -380,3 +402,34 @@ def _merge_value(old: Any, new: Any) -> Any:
     if isinstance(new, Mapping):
         return {k: _merge_value(None, v) for k, v in new.items()}
     return new
+
+
+# --- run names -------------------------------------------------------------------------------
+
+
+def _utc(time_ns: int | None) -> str:
+    import time
+
+    seconds = (time_ns or 0) / 1e9 or time.time()
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def trace_run_name(experiment: str, spans: Sequence[ReadableSpan]) -> str:
+    """`experiment · root runnable · start time`: what Aim's runs list shows for a per-trace run."""
+    root = trace_root(spans)
+    return context_value(f"{experiment} · {runnable_name(root)} · {_utc(root.start_time)}")
+
+
+def trace_run_description(spans: Sequence[ReadableSpan]) -> str:
+    root = trace_root(spans)
+    summary = trace_summary(spans)
+    text = (f"LangChain run {runnable_name(root)} ({run_type(root)}): {len(spans)} spans, "
+            f"{summary['duration_s']:.3f} s, {summary['total_tokens']} tokens")
+    if summary["errors"]:
+        text += f", {summary['errors']} failed"
+    return text + f"; trace {trace_id_hex(root.context.trace_id)}"
+
+
+def session_run_name(service: str, start_ns: int | None = None) -> str:
+    """`service · session · start time`: one run for a process's LangChain runs."""
+    return context_value(f"{service} · session · {_utc(start_ns)}")

@@ -21,7 +21,15 @@ from spanchain.export import ConfigurationError, Trace, TraceWriter
 
 from spanchain_aim.config import ENV_REPO, AimExporterConfig, experiment_for
 from spanchain_aim.runs import RemoteWriteError, RunWriter, open_aim_run
-from spanchain_aim.translate import run_params, span_records, trace_params, trace_records
+from spanchain_aim.translate import (
+    run_params,
+    session_run_name,
+    span_records,
+    trace_params,
+    trace_records,
+    trace_run_description,
+    trace_run_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +95,16 @@ class AimTraceWriter(TraceWriter):
 
     def write_trace(self, trace: Trace) -> None:
         spans, fresh = trace.spans, trace.new_spans
-        records = [r for s in fresh for r in span_records(s, self.config.max_text_chars)]
-        records.extend(trace_records(spans, self.config.max_text_chars))
+        # A session run remembers which step each span's points took; a per-trace run is
+        # numbered afresh whenever it is opened, so its whole trace is written each time.
+        written = fresh if self.config.run_per == "session" else spans
+        records = [r for s in written for r in span_records(s, self.config.max_text_chars)]
+        records.extend(trace_records(spans, self.config.max_text_chars, figure=self.config.trace_figures,
+                                     counters=self.config.seed_counters))
         if self.config.run_per == "session":
             writer = self.session_writer(spans[0])
             writer.merge_params(run_params(fresh))
-            writer.track(records)
+            writer.track(records, trace.key)
             # The spool forgets these spans once this returns: over aim:// they must be on the
             # server by then, not merely queued in Aim's client.
             writer.confirm()
@@ -124,8 +136,11 @@ class AimTraceWriter(TraceWriter):
                                system_tracking_interval=overrides.get("system_tracking_interval"),
                                log_system_params=overrides.get("log_system_params"))
             self._session = self._new_writer(run)
-            if self.config.run_name:
-                self._session.set_name(self.config.run_name)
+            service = _service_name(first_span) if first_span is not None else None
+            self._session.set_name(self.config.run_name or session_run_name(
+                str(service or experiment), first_span.start_time if first_span is not None else None))
+            self._session.set_description(
+                f"spanchain session run: every LangChain run this process exported to experiment {experiment}")
             self._session.merge_params(base_params(self.config.run_per))
         return self._session
 
@@ -152,21 +167,21 @@ class AimTraceWriter(TraceWriter):
     # --- internals -----------------------------------------------------------------------
     def _write_trace_run(self, key: str, spans, records, run_hash: str | None) -> str:
         writer = self._unconfirmed.pop(key, None)
+        experiment = experiment_for(self.config, _service_name(spans[0]))
         if writer is None:
-            experiment = experiment_for(self.config, _service_name(spans[0]))
             writer = self._new_writer(open_aim_run(self.config, experiment, run_hash))
         try:
             params = trace_params(spans)
             writer.merge_params({**base_params(self.config.run_per), **params, **run_params(spans)})
-            if run_hash is None:
-                writer.set_name(self.config.run_name or params["trace"]["root_name"])
-            writer.track(records)
+            # Named (again) on every write: late spans may bring the real root.
+            writer.set_name(self.config.run_name or trace_run_name(experiment, spans))
+            writer.set_description(trace_run_description(spans))
+            writer.track(records, key)
             writer.confirm()
         except BaseException:
-            if self.config.is_remote:
-                self._unconfirmed[key] = writer
-            else:
-                writer.close()
+            # Kept open for the retry, which then rewrites this run (same steps) instead of
+            # leaving it half-written and starting a second run for the same trace.
+            self._unconfirmed[key] = writer
             raise
         writer.close()
         return writer.hash
