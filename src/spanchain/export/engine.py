@@ -327,11 +327,13 @@ class DeliveryEngine:
             records, flush, calls, stop = self._next_work(next_tick)
             for record in records:
                 self._take(record)
+            # Calls first: an app waiting on one (a run hash) should not wait for a whole batch
+            # of writes; a call that needs them asks for `write_first`.
+            for call in calls:
+                self._handle_call(call)
             self._write_due()
             if flush is not None:
                 self._handle_flush(flush)
-            for call in calls:
-                self._handle_call(call)
             if stop:
                 break
             now = self._clock()
