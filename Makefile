@@ -31,7 +31,7 @@ dist: $(UV)
 	$(UV) build --all-packages --wheel --out-dir $(DIST)
 
 demo: setup
-	$(RUN) spanchain demo
+	$(RUN) python -m demo
 
 # Aim's web UI on the demo's repo, with the workspace's own aim (not on PATH outside .venv).
 ui: setup
@@ -44,16 +44,16 @@ test: setup
 # `make test` never needs them; --inexact keeps the dev group installed beside them.
 bench: setup
 	$(UV) sync --frozen --all-packages --group dev --group bench --inexact
-	$(RUN) spanchain bench core
+	$(RUN) python -m benchmarks core
 
 bench-aim: setup
-	$(RUN) spanchain bench aim
+	$(RUN) python -m benchmarks aim
 
 bench-sagemaker: setup
-	$(RUN) spanchain bench sagemaker
+	$(RUN) python -m benchmarks sagemaker
 
 bench-serve: setup
-	$(RUN) spanchain bench serve
+	$(RUN) python -m benchmarks serve
 
 # The fault suite: every row injects a real fault and reads the backend back (a few minutes).
 # `make test` runs its fast subset.

@@ -102,7 +102,7 @@ def repo_locked(calls: int = 10, hold_s: float = 8.0) -> Row:
 
 def server_killed(calls: int = 10) -> Row:
     """`aim server` is SIGKILLed mid-run and started again on the same port."""
-    from spanchain_aim.testing import AimServer
+    from testkit.aim_server import AimServer
 
     row = Row("aim: aim server killed mid-run, restarted")
     work = _workdir()

@@ -29,7 +29,7 @@ def _utf8(text):
 
 
 def check_sagemaker(spans):
-    from spanchain_sagemaker import names as N
+    from spanchain_sagemaker import sanitize as N
     from spanchain_sagemaker.translate import ParameterSet, metric_batches, trace_facts, trace_metrics
 
     facts = trace_facts(spans)

@@ -44,7 +44,7 @@ def short_client_timeouts(read_s: float = 2.0, connect_s: float = 2.0):
 
 @contextmanager
 def sagemaker_backend(workdir: str):
-    from spanchain_sagemaker.emulator import start_emulator
+    from testkit.moto_server import start_emulator
 
     emu = start_emulator(log_path=os.path.join(workdir, "moto.log"))
     proxy = FaultProxy(emu.endpoint_url).start()
@@ -111,7 +111,7 @@ def transient(fault: str, mode: str, ratio: float, slow_s: float = 0.0, calls: i
 
 def moto_restart(calls: int = 10) -> Row:
     """moto stops mid-run (its data is in memory, so count before), then restarts empty."""
-    from spanchain_sagemaker.emulator import start_emulator
+    from testkit.moto_server import start_emulator
 
     row = Row("sagemaker: moto stopped, restarted")
     with Timer() as t, tempfile.TemporaryDirectory() as work, sagemaker_backend(work) as (emu, proxy):

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanchain.traces import span_to_dict
+from spanchain.export.traces import span_to_dict
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
@@ -156,7 +156,7 @@ def python_env(**extra: str) -> dict:
 
 
 def spanchain_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "spanchain.cli", *args]
+    return [sys.executable, "-m", "spanchain.cli.commands", *args]
 
 
 class _SinkWriter:

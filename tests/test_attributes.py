@@ -301,7 +301,7 @@ def test_malformed_payloads_still_record_the_run(pipeline):
 
 
 def test_a_start_that_fails_midway_records_a_bare_span_and_its_end_ends_it(pipeline, monkeypatch):
-    from spanchain import attributes as A
+    from spanchain.bridge import attributes as A
 
     monkeypatch.setattr(A, "request_attributes", lambda *a: 1 / 0)
     h = pipeline.handler
@@ -349,7 +349,7 @@ def test_attribute_shortcut_respects_extra_fields_and_custom_getattr():
     from pydantic import BaseModel
 
     from langchain_core.messages import HumanMessage
-    from spanchain import attributes as A
+    from spanchain.bridge import attributes as A
 
     class Dynamic(BaseModel):
         size: int = 1

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from spanchain.bench import core
+from benchmarks import core
 
 VARIANT_NAMES = ["no-op handler", "floor handler", "spanchain", "otel genai-langchain", "openllmetry", "openinference"]
 WORKLOADS = ["chain", "tool_loop", "stream", "async", "graph"]
@@ -21,7 +21,7 @@ WORKLOADS = ["chain", "tool_loop", "stream", "async", "graph"]
 
 def _bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "spanchain.bench", *args],
+        [sys.executable, "-m", "benchmarks", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -55,7 +55,7 @@ def test_quick_table_has_every_variant_and_workload(tmp_path):
 
 
 def test_bench_dispatch_defaults_to_core_and_reports_missing_benchmarks(capsys):
-    from spanchain import bench
+    import benchmarks as bench
 
     assert bench.SUBCOMMANDS["core"][0] == core.__name__
     assert bench.main(["--help"]) == 0
@@ -103,8 +103,8 @@ def test_split_accounts_for_spanchain_time_and_restores_the_sdk(tmp_path):
 def test_split_leaves_the_sdk_and_content_policy_unpatched():
     from opentelemetry.sdk import trace as sdk
 
-    from spanchain.bench import split
-    from spanchain.content import ContentPolicy
+    from benchmarks import split
+    from spanchain.content.policy import ContentPolicy
 
     before = (sdk.Tracer.start_span, sdk.Span.end, sdk.Span.set_attributes, ContentPolicy.render)
     provider, _ = core._pipeline()

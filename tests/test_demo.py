@@ -12,7 +12,8 @@ def test_demo_exports_to_terminal_aim_and_sagemaker_emulator(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OTEL_"))}
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")  # no AWS here
     spanchain = os.path.join(os.path.dirname(sys.executable), "spanchain")
-    out = subprocess.run([spanchain, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: demo/
+    out = subprocess.run([sys.executable, "-m", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
     # the tree: one trace with the workflow root, the agent, tools, retriever, stream and the error

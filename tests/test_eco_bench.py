@@ -9,7 +9,7 @@ from eco_support import python_env
 
 def test_serve_benchmark_reports_ingest_and_end_to_end_rates():
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from spanchain.serve.bench import main; sys.exit(main(sys.argv[1:]))",
+        [sys.executable, "-c", "import sys; from benchmarks.serve import main; sys.exit(main(sys.argv[1:]))",
          "--spans", "300", "--batch", "50", "--spans-per-trace", "6", "--clients", "2", "--gzip", "--json"],
         env=python_env(), capture_output=True, text=True, timeout=180,
     )
@@ -23,7 +23,7 @@ def test_serve_benchmark_reports_ingest_and_end_to_end_rates():
 
 def test_serve_benchmark_splits_traces_over_replicas_sharing_one_aim_server():
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys; from spanchain.serve.bench import main; sys.exit(main(sys.argv[1:]))",
+        [sys.executable, "-c", "import sys; from benchmarks.serve import main; sys.exit(main(sys.argv[1:]))",
          "--spans", "300", "--batch", "50", "--spans-per-trace", "6", "--clients", "2", "--replicas", "2", "--json"],
         env=python_env(), capture_output=True, text=True, timeout=240,
     )

@@ -9,7 +9,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from spanchain import semconv as sc
-from spanchain.traces import span_to_dict, trace_to_json
+from spanchain.export.traces import span_to_dict, trace_to_json
 
 from eco_support import free_port, make_spans, python_env, spanchain_cmd, wait_for_port
 
@@ -109,7 +109,7 @@ def test_view_listen_prints_trees_from_an_otlp_stream():
 
 def test_run_keeps_an_existing_sitecustomize_working(tmp_path):
     (tmp_path / "sitecustomize.py").write_text("import os\nos.environ['USER_SITECUSTOMIZE_RAN'] = 'yes'\n")
-    code = ("import os, sys, spanchain.config as c; "
+    code = ("import os, sys, spanchain.config.configure as c; "
             "print(os.environ.get('USER_SITECUSTOMIZE_RAN'), c.current_setup() is not None, sorted(c.current_setup().exporters))")
     env = python_env(OTEL_TRACES_EXPORTER="spanchain_console")
     env["PYTHONPATH"] = str(tmp_path) + ":" + env["PYTHONPATH"]
@@ -135,7 +135,7 @@ def test_view_reads_the_sdk_console_exporters_output_mixed_with_app_output(tmp_p
 
 
 def test_serve_options_come_from_arguments_then_environment_then_defaults(monkeypatch):
-    from spanchain.cli import _build_parser
+    from spanchain.cli.commands import _build_parser
     from spanchain.serve.app import options_from
 
     parse = lambda *a: options_from(_build_parser().parse_args(["serve", *a]))  # noqa: E731
@@ -154,7 +154,7 @@ def test_view_reads_trace_documents_with_one_resource_and_json_values(tmp_path):
     """Trace documents hold the resource once and inputs/outputs as JSON values; `view` reads them."""
     import json as _json
 
-    from spanchain.view import load_spans
+    from spanchain.cli.view import load_spans
 
     spans = _llm_spans()
     text = trace_to_json(spans)

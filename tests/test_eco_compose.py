@@ -123,7 +123,7 @@ def test_collector_and_serve_share_the_token_and_port(compose, collector):
 
 
 def test_serve_service_settings_are_valid_for_our_cli(compose):
-    from spanchain.cli import _build_parser
+    from spanchain.cli.commands import _build_parser
     from spanchain.serve.app import options_from
 
     service = compose["services"]["spanchain-serve"]
@@ -212,7 +212,7 @@ def test_scale_out_profile_routes_each_trace_to_one_serve_replica(compose):
 
 
 def test_scale_out_replicas_share_the_backends_under_their_own_names(compose):
-    from spanchain.cli import _build_parser
+    from spanchain.cli.commands import _build_parser
     from spanchain.serve.app import options_from
 
     services = compose["services"]

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from spanchain import semconv as sc
-from spanchain.config import ConfigError, configure, resolve_sampler
-from spanchain.routing import ContentStrippingExporter, strip_content
+from spanchain.config.configure import ConfigError, configure, resolve_sampler
+from spanchain.content.routing import ContentStrippingExporter, strip_content
 
 from eco_support import make_spans, python_env, read_jsonl, receiver  # noqa: F401 - fixture
 
@@ -233,7 +233,7 @@ def test_batching_follows_otel_bsp_variables(receiver):
 def test_configure_twice_returns_the_first_setup_until_it_is_shut_down(receiver):
     result = run_child(
         """
-        import spanchain, spanchain.config as c
+        import spanchain, spanchain.config.configure as c
         first = spanchain.configure("spanchain_console")
         assert spanchain.configure("otlp") is first and list(first.exporters) == ["spanchain_console"]
         first.shutdown()

@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from spanchain import semconv as sc
-from spanchain.console import ConsoleTreeExporter
+from spanchain.export.console import ConsoleTreeExporter
 
 from eco_support import wait_until
 

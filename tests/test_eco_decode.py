@@ -10,8 +10,8 @@ from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.trace import SpanKind, StatusCode
 
-from spanchain.serve import decode as otlp
-from spanchain.traces import span_to_dict
+from spanchain.otlp import decode as otlp
+from spanchain.export.traces import span_to_dict
 
 from eco_support import make_spans
 

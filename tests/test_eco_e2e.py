@@ -21,7 +21,7 @@ from spanchain import semconv as sc
 from spanchain.serve.app import start
 from spanchain.serve.server import ServeOptions
 from spanchain_aim.readback import read_runs
-from spanchain_sagemaker.emulator import start_emulator
+from testkit.moto_server import start_emulator
 
 from eco_support import EXAMPLE_APP, make_spans, python_env, rotel_collector, spanchain_cmd, wait_until
 

@@ -4,7 +4,7 @@ import json
 
 from spanchain import semconv as sc
 from spanchain.serve.translate import TRANSLATED_FROM, detect, translate_attributes, translate_span
-from spanchain.traces import is_langchain_root, run_type, token_usage
+from spanchain.export.traces import is_langchain_root, run_type, token_usage
 
 from eco_support import make_spans
 

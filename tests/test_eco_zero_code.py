@@ -85,7 +85,7 @@ def test_broken_configuration_never_breaks_the_app():
     assert proc.returncode == 0 and "tool failed as expected" in proc.stdout
     assert "tracing is OFF" in proc.stderr and "SPANCHAIN_OTLP_CONTENT" in proc.stderr
     # an exporter name nobody answers to, inside the app (`spanchain run` refuses it up front)
-    from spanchain.cli import BOOTSTRAP_DIR
+    from spanchain.cli.commands import BOOTSTRAP_DIR
 
     proc = subprocess.run(
         [sys.executable, str(EXAMPLE_APP)],

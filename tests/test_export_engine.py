@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from faults.common import FileBackendExporter, keys, make_spans, read_backend  # noqa: E402
 from spanchain import semconv as sc  # noqa: E402
 from spanchain.export import ConfigurationError, TraceAssembler  # noqa: E402
-from spanchain.traces import group_key  # noqa: E402
+from spanchain.export.traces import group_key  # noqa: E402
 
 
 def _exp(tmp_path, **kw):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from spanchain.cli import BOOTSTRAP_DIR
+from spanchain.cli.commands import BOOTSTRAP_DIR
 
 from eco_support import EXAMPLE_APP, free_port, python_env, spanchain_cmd
 
@@ -56,7 +56,7 @@ def test_configure_names_the_typo_and_suggests():
     from opentelemetry.sdk.trace import TracerProvider
 
     import spanchain
-    from spanchain.config import ConfigError
+    from spanchain.config.configure import ConfigError
 
     with pytest.raises(ConfigError) as err:
         spanchain.configure("consol", tracer_provider=TracerProvider(), instrument=False)
@@ -147,7 +147,7 @@ def test_a_collector_started_later_is_picked_up():
     from opentelemetry.sdk.trace.export import SpanExportResult
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from spanchain.reachability import ReachabilityGuard
+    from spanchain.config.reachability import ReachabilityGuard
     from spanchain.serve.app import start
     from spanchain.serve.server import ServeOptions
 

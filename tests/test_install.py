@@ -43,7 +43,7 @@ def test_make_dist_wheels_install_with_every_extra_into_a_new_virtualenv(tmp_pat
     bin_dir = python.parent
     help_text = _sh(bin_dir / "spanchain", "--help").stdout
     assert "serve" in help_text and "run" in help_text
-    names = _sh(python, "-c", "from spanchain.config import installed_exporter_names as n; print(n())").stdout
+    names = _sh(python, "-c", "from spanchain.config.configure import installed_exporter_names as n; print(n())").stdout
     for name in ("aim", "sagemaker", "otlp", "spanchain_console"):
         assert f"'{name}'" in names, names
     # installed from the wheels, not from this checkout

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faults.backend_rules import check_aim, check_sagemaker  # noqa: E402
 from spanchain import semconv as sc  # noqa: E402
-from spanchain.redaction import default_redactor  # noqa: E402
+from spanchain.content.redaction import default_redactor  # noqa: E402
 
 # Every attribute name the exporters read, plus arbitrary ones.
 KNOWN_KEYS = sorted(v for k, v in vars(sc).items() if k.isupper() and isinstance(v, str) and "." in v)

@@ -188,11 +188,11 @@ def test_any_callback_sequence_is_safe_and_every_span_ends(program):
         for key, value in span.attributes.items():
             assert isinstance(key, str) and valid_otel_value(value), (key, value)
     groups = {}
-    from spanchain.traces import group_key
+    from spanchain.export.traces import group_key
 
     for span in spans:
         groups.setdefault(group_key(span), []).append(span)
-    from spanchain.redaction import default_redactor
+    from spanchain.content.redaction import default_redactor
 
     for group in groups.values():
         # What the exporter base hands to `_write`: redacted, valid unicode.

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from spanchain.spancodec import decode_spans, encode_spans
-from spanchain.spool import Spool
+from spanchain.spool.codec import decode_spans, encode_spans
+from spanchain.spool.log import Spool
 
 scalars = st.one_of(
     st.text(),  # includes lone surrogates and NUL

@@ -16,7 +16,7 @@ import spanchain
 from lcapps import simple_chain, streaming_model
 from pipeline_support import Pipeline
 from spanchain import semconv as sc
-from spanchain.registry import RunRegistry
+from spanchain.bridge.registry import RunRegistry
 
 
 def test_ttl_ends_runs_whose_end_never_comes():
@@ -46,7 +46,7 @@ def test_size_cap_evicts_oldest():
 def test_registry_sweeps_expired_prefix_on_add():
     now = [0.0]
     reg = RunRegistry(ttl_s=10, max_runs=100, clock=lambda: now[0])
-    from spanchain.registry import RunState
+    from spanchain.bridge.registry import RunState
 
     def state(t):
         return RunState(span=None, run_type="chain", parent=None, root=None, started=t)

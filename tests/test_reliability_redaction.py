@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spanchain.redaction import REDACTED, Redactor, enabled_from_env
+from spanchain.content.redaction import REDACTED, Redactor, enabled_from_env
 
 R = Redactor()
 
@@ -92,7 +92,7 @@ def test_spans_are_copied_only_when_they_hold_a_secret():
 def test_trigger_precheck_never_skips_a_rule_that_would_match():
     """The fast pre-check must not change what is redacted: every rule still catches its secrets,
     including through case folding outside ASCII (U+017F LATIN SMALL LETTER LONG S folds to s)."""
-    from spanchain.redaction import Redactor
+    from spanchain.content.redaction import Redactor
 
     r = Redactor()
     for text in ["paſsword=hunter22", "PASSWORD=hunter22", "Authorization: Bearer abcdefghijklmnop123",
@@ -117,7 +117,7 @@ def test_probes_redact_exactly_what_running_every_rule_redacts(parts):
     """The substring probes that skip rules are necessary conditions: skipping never changes the result."""
     import re
 
-    from spanchain.redaction import _BUILTIN, Redactor, valid_unicode
+    from spanchain.content.redaction import _BUILTIN, Redactor, valid_unicode
 
     text = "".join(parts)
     expected = text

@@ -35,8 +35,8 @@ from spanchain import semconv as sc
 from eco_support import python_env, spanchain_cmd, wait_until
 
 spanchain_sagemaker = pytest.importorskip("spanchain_sagemaker")  # a dev dependency: always there
-from spanchain_sagemaker import names  # noqa: E402
-from spanchain_sagemaker.emulator import start_emulator  # noqa: E402
+from spanchain_sagemaker import sanitize as names  # noqa: E402
+from testkit.moto_server import start_emulator  # noqa: E402
 
 TOKEN = "containment-" + uuid.uuid4().hex
 BUCKET = "spanchain-containment"
@@ -66,7 +66,7 @@ HOSTILE = [
     ("../" * 400) + "deep",
 ]
 
-# SageMaker's own rules (botocore service model), which names.py enforces.
+# SageMaker's own rules (botocore service model), which spanchain_sagemaker.sanitize enforces.
 ENTITY_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}$")
 
 

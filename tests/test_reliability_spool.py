@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from faults.common import FileBackendExporter, keys, make_spans, read_backend  # noqa: E402
-from spanchain.spancodec import CodecError, decode_spans, encode_spans  # noqa: E402
-from spanchain.spool import Spool, SpoolFull  # noqa: E402
+from spanchain.spool.codec import CodecError, decode_spans, encode_spans  # noqa: E402
+from spanchain.spool.log import Spool, SpoolFull  # noqa: E402
 
 
 def _full_span():

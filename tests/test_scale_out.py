@@ -37,8 +37,8 @@ def _trace(i, root=None):
 
 @pytest.fixture
 def backends(tmp_path):
-    from spanchain_aim.testing import AimServer
-    from spanchain_sagemaker.emulator import start_emulator
+    from testkit.aim_server import AimServer
+    from testkit.moto_server import start_emulator
 
     aim = AimServer(tmp_path / "aim-repo").start()
     moto = start_emulator()

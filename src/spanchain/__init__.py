@@ -20,10 +20,10 @@ __all__ = [
 __getattr__ = lazy_getattr(
     "spanchain",
     {
-        "OpenTelemetryCallbackHandler": "spanchain.handler:OpenTelemetryCallbackHandler",
-        "instrument": "spanchain.instrumentation:instrument",
-        "uninstrument": "spanchain.instrumentation:uninstrument",
-        "configure": "spanchain.config:configure",
+        "OpenTelemetryCallbackHandler": "spanchain.bridge.handler:OpenTelemetryCallbackHandler",
+        "instrument": "spanchain.bridge.instrumentation:instrument",
+        "uninstrument": "spanchain.bridge.instrumentation:uninstrument",
+        "configure": "spanchain.config.configure:configure",
     },
     globals(),
 )

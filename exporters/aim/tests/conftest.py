@@ -8,7 +8,7 @@ import gc
 
 import pytest
 
-from spanchain_aim.testing import AimServer
+from testkit.aim_server import AimServer
 
 
 @pytest.fixture(scope="session")

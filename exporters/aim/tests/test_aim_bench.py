@@ -2,7 +2,7 @@
 
 import json
 
-from spanchain_aim import bench
+from benchmarks import aim as bench
 
 
 def test_bench_quick_reports_exporter_and_raw_aim_throughput(capsys, tmp_path):

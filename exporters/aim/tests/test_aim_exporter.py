@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from spanchain import semconv as sc
 from spanchain_aim import AimSpanExporter
 from spanchain_aim.readback import read_run, read_runs
-from spanchain_aim.synthetic import agent_spans
+from testkit.lc_spans import agent_spans
 
 
 def _export(exporter, spans):
@@ -251,7 +251,7 @@ def test_too_many_distinct_names_fold_into_other(aim_repo):
 
 
 def test_spans_kept_in_the_spool_while_aim_is_unreachable_reach_aim_after_a_restart(aim_repo, tmp_path):
-    from spanchain_aim.testing import free_port
+    from testkit.aim_server import free_port
 
     spool = str(tmp_path / "spool")
     spans = agent_spans(2)

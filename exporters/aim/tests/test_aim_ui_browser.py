@@ -23,8 +23,8 @@ import pytest
 from spanchain import semconv as sc
 from spanchain_aim import AimSpanExporter
 from spanchain_aim.readback import read_runs
-from spanchain_aim.synthetic import agent_spans
-from spanchain_aim.testing import free_port
+from testkit.lc_spans import agent_spans
+from testkit.aim_server import free_port
 from spanchain_aim.ui import EXPLORER_QUERIES, aim_executable, spanchain_executable
 
 DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"

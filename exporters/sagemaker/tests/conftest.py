@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from spanchain_sagemaker.emulator import start_emulator  # noqa: E402
+from testkit.moto_server import start_emulator  # noqa: E402
 from aws_guard_plugin import aws_request_check, aws_request_check_session  # noqa: E402,F401 (autouse)
 
 

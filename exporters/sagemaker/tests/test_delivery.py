@@ -7,7 +7,7 @@ import uuid
 from sagemaker_testkit import TraceFactory, metric_summaries
 
 from spanchain_sagemaker import SageMakerSpanExporter
-from spanchain_sagemaker.emulator import free_loopback_port
+from testkit.moto_server import free_loopback_port
 
 
 def test_late_spans_join_a_trace_written_early(aws_env, sm, s3):
@@ -53,7 +53,7 @@ def test_spooled_traces_reach_sagemaker_after_a_restart(aws_env, sm, monkeypatch
 
 
 def test_benchmark_reports_calls_per_thousand_spans(capsys):
-    from spanchain_sagemaker.bench import main
+    from benchmarks.sagemaker import main
 
     assert main(["--spans", "60", "--spans-per-trace", "6", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -173,7 +173,7 @@ def test_bad_and_huge_input_is_sanitized(aws_env, sm):
 
 
 def test_unreachable_backend_never_blocks_or_raises(monkeypatch, aws_env):
-    from spanchain_sagemaker.emulator import free_loopback_port
+    from testkit.moto_server import free_loopback_port
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_loopback_port()}")
     exporter = SageMakerSpanExporter(

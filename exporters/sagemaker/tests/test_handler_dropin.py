@@ -11,7 +11,7 @@ from sagemaker_testkit import metric_summaries, parameters
 
 from spanchain_sagemaker import SageMakerCallbackHandler
 from spanchain_sagemaker.exporter import FILES_ARTIFACT, SUMMARY_ARTIFACT, TRACES_ARTIFACT
-from spanchain_sagemaker.handler import SEED_COUNTERS
+from spanchain_sagemaker.dropin import SEED_COUNTERS
 
 SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
@@ -155,7 +155,7 @@ def test_flush_tracker_reports_failure_without_raising_when_sagemaker_is_gone(aw
     from sagemaker.core.experiments.run import Run
     from sagemaker.core.helper.session_helper import Session
 
-    from spanchain_sagemaker.emulator import start_emulator
+    from testkit.moto_server import start_emulator
 
     doomed = start_emulator()
     try:

@@ -4,7 +4,7 @@ import json
 
 from sagemaker_testkit import TraceFactory
 
-from spanchain_sagemaker import names
+from spanchain_sagemaker import sanitize as names
 from spanchain_sagemaker.translate import (
     ParameterSet,
     api_parameters,

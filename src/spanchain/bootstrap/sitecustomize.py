@@ -11,7 +11,7 @@ def _spanchain_bootstrap() -> None:
     import logging
 
     try:
-        from spanchain.config import configure_from_environment
+        from spanchain.config.configure import configure_from_environment
 
         configure_from_environment()
     except Exception as exc:  # even an import failure must not stop the app

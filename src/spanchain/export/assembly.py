@@ -22,7 +22,7 @@ from typing import Iterable
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain import semconv as sc
-from spanchain.traces import is_langchain_root
+from spanchain.export.traces import is_langchain_root
 
 SpanKey = tuple  # (trace_id, span_id)
 

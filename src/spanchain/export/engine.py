@@ -47,10 +47,10 @@ from spanchain.export.settings import DeliverySettings
 from spanchain.export.stats import ExportStats
 from spanchain.export.writer import TraceWriter
 from spanchain.logonce import LogOnce
-from spanchain.redaction import Redactor, default_redactor
-from spanchain.spancodec import CodecError, decode_spans, encode_spans
-from spanchain.spool import Spool, SpoolFull
-from spanchain.traces import group_key
+from spanchain.content.redaction import Redactor, default_redactor
+from spanchain.spool.codec import CodecError, decode_spans, encode_spans
+from spanchain.spool.log import Spool, SpoolFull
+from spanchain.export.traces import group_key
 
 logger = logging.getLogger("spanchain.export")
 

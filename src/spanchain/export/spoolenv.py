@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spanchain.settings import env_bool, env_int
+from spanchain.config.resolve import env_bool, env_int
 
 ENV_SPOOL_MAX_BYTES = "SPANCHAIN_SPOOL_MAX_BYTES"
 ENV_SPOOL_FSYNC = "SPANCHAIN_SPOOL_FSYNC"

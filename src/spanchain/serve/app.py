@@ -36,8 +36,8 @@ from typing import Mapping, Sequence
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from spanchain import routing
-from spanchain.config import ConfigError, build_exporter, env_flag, split_names
+from spanchain.content import routing
+from spanchain.config.configure import ConfigError, build_exporter, env_flag, split_names
 
 logger = logging.getLogger("spanchain.serve")
 
@@ -230,7 +230,7 @@ def _log_progress(receiver, final: bool = False, exporters: Mapping[str, SpanExp
     """Received / queued / refused here, then what each exporter really did with the spans
     (written, still waiting e.g. in its spool, dropped): handing a span to an exporter is not
     the same as the backend having it."""
-    from spanchain.summary import exporter_line
+    from spanchain.config.summary import exporter_line
 
     r = receiver.stats
     lines = [

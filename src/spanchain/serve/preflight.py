@@ -14,7 +14,7 @@ from typing import Mapping
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from spanchain.reachability import host_port, tcp_probe
+from spanchain.config.reachability import host_port, tcp_probe
 
 logger = logging.getLogger("spanchain.serve")
 

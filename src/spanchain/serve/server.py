@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from spanchain.logonce import LogOnce
-from spanchain.serve import decode as otlp
+from spanchain.otlp import decode as otlp
 from spanchain.serve.pipeline import Offer, Pipeline
 
 logger = logging.getLogger(__name__)

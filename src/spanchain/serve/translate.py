@@ -25,8 +25,8 @@ from typing import Any, Mapping
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain import semconv as sc
-from spanchain.spanedit import copy_span
-from spanchain.traces import span_id_hex, trace_id_hex
+from spanchain.content.spanedit import copy_span
+from spanchain.export.traces import span_id_hex, trace_id_hex
 
 # Which convention a translated span came from; helps when a field is missing in Aim/SageMaker.
 TRANSLATED_FROM = "spanchain.translated_from"

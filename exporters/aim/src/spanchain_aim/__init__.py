@@ -15,7 +15,7 @@ __getattr__ = lazy_getattr(
     "spanchain_aim",
     {
         "AimSpanExporter": "spanchain_aim.exporter:AimSpanExporter",
-        "AimCallbackHandler": "spanchain_aim.handler:AimCallbackHandler",
+        "AimCallbackHandler": "spanchain_aim.dropin:AimCallbackHandler",
     },
     globals(),
 )

@@ -12,7 +12,7 @@ import os
 from typing import Any, Callable, Mapping
 
 from spanchain.export import DeliverySettings, EngineSpanExporter
-from spanchain.redaction import Redactor
+from spanchain.content.redaction import Redactor
 
 from spanchain_aim.config import ENV_REPO, AimExporterConfig, resolve_config
 from spanchain_aim.writer import AimTraceWriter, base_params  # noqa: F401  (base_params: public)

@@ -20,7 +20,7 @@ from typing import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain import semconv as sc
-from spanchain.traces import duration_s, is_error, parent_span_id, run_type, token_usage
+from spanchain.export.traces import duration_s, is_error, parent_span_id, run_type, token_usage
 
 # One colour per LangChain run type; errors override them.
 _COLOURS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from spanchain.reachability import host_port, tcp_probe
+from spanchain.config.reachability import host_port, tcp_probe
 
 
 def _writable_dir_problem(path: str) -> str | None:

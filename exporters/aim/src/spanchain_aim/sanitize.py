@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from spanchain.serialize import to_jsonable
+from spanchain.content.serialize import to_jsonable
 
 MAX_KEY_CHARS = 128
 MAX_PARAM_STR_CHARS = 4_000
@@ -77,7 +77,7 @@ def param_key(key: Any) -> str:
 def param_value(value: Any) -> Any:
     """A value Aim can store as a param; secrets under dict keys are redacted.
 
-    spanchain.serialize makes any object (pydantic models, dataclasses, datetimes, cycles)
+    spanchain.content.serialize makes any object (pydantic models, dataclasses, datetimes, cycles)
     JSON-able; on top of that Aim needs ints within 64 bits, bounded strings and sizes.
     """
     return _bounded(to_jsonable(value, 0, set()), 0)

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain import semconv as sc
-from spanchain.traces import (
+from spanchain.export.traces import (
     is_error,
     is_langchain_root,
     render_tree,

@@ -17,14 +17,14 @@ __all__ = ["SageMakerSpanExporter", "SageMakerCallbackHandler"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from spanchain_sagemaker.exporter import SageMakerSpanExporter
-    from spanchain_sagemaker.handler import SageMakerCallbackHandler
+    from spanchain_sagemaker.dropin import SageMakerCallbackHandler
 
 
 __getattr__ = lazy_getattr(
     "spanchain_sagemaker",
     {
         "SageMakerSpanExporter": "spanchain_sagemaker.exporter:SageMakerSpanExporter",
-        "SageMakerCallbackHandler": "spanchain_sagemaker.handler:SageMakerCallbackHandler",
+        "SageMakerCallbackHandler": "spanchain_sagemaker.dropin:SageMakerCallbackHandler",
     },
     globals(),
 )

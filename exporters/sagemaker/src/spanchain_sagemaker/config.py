@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from spanchain_sagemaker import names
+from spanchain_sagemaker import sanitize as names
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from spanchain.export import DeliverySettings, EngineSpanExporter
 from spanchain.export.spoolenv import spool_fsync_default, spool_max_bytes_default
-from spanchain.redaction import Redactor
+from spanchain.content.redaction import Redactor
 
 from spanchain_sagemaker.config import RUN_PER_SESSION, ConfigError, Settings
 from spanchain_sagemaker.writer import (  # noqa: F401  (the artifact names are public)

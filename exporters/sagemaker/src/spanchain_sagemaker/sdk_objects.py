@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spanchain_sagemaker import names
+from spanchain_sagemaker import sanitize as names
 from spanchain_sagemaker.config import Settings
 
 

@@ -24,7 +24,7 @@ from typing import Sequence
 
 from spanchain.logonce import LogOnce
 
-from spanchain_sagemaker import names
+from spanchain_sagemaker import sanitize as names
 from spanchain_sagemaker.aws import AwsApi, error_code, is_already_exists, is_not_found
 from spanchain_sagemaker.translate import MetricPoint, metric_batches
 

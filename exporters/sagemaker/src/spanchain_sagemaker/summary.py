@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import json
 
-from spanchain.traces import trace_summary
+from spanchain.export.traces import trace_summary
 
 from spanchain_sagemaker.translate import ParameterSet, TraceFacts
 

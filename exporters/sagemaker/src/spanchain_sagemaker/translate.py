@@ -5,7 +5,7 @@ One trace (the spans under one LangChain root run) becomes:
   trace rewrites the same points instead of adding new ones;
 - run parameters: models and their request parameters, chain/agent/tool names, service and
   resource (`ParameterSet`, which keeps a whole session's run inside the API's 300-key limit);
-- a JSON document of its full span tree for S3 (`spanchain.traces.trace_to_json`).
+- a JSON document of its full span tree for S3 (`spanchain.export.traces.trace_to_json`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Iterable, Mapping, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain import semconv as sc
-from spanchain.traces import (
+from spanchain.export.traces import (
     duration_s,
     error_label,
     group_key,
@@ -28,7 +28,7 @@ from spanchain.traces import (
     trace_id_hex,
 )
 
-from spanchain_sagemaker import names
+from spanchain_sagemaker import sanitize as names
 
 MODEL_RUN_TYPES = {"llm", "chat_model"}
 

@@ -31,9 +31,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain.export import ConfigurationError, RejectedError, Trace, TraceWriter
 from spanchain.logonce import LogOnce
-from spanchain.traces import trace_to_json
+from spanchain.export.traces import trace_to_json
 
-from spanchain_sagemaker import names
+from spanchain_sagemaker import sanitize as names
 from spanchain_sagemaker.config import (
     RUN_PER_SESSION,
     RUN_PER_TRACE,

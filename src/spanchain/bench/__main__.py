@@ -1,5 +1,0 @@
-import sys
-
-from spanchain.bench import main
-
-sys.exit(main())

@@ -1,0 +1,528 @@
+"""LangChain callback payloads → span attributes (gen_ai.* and langchain.*).
+
+Pure functions over what a callback receives; no OpenTelemetry calls here. Content-bearing values
+are returned raw and rendered by the handler through the content policy, so nothing is
+serialized unless the span records and content capture is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Optional
+
+from spanchain import semconv as sc
+from spanchain.content.serialize import to_json
+
+# LangChain's ls_provider values → gen_ai.provider.name well-known values.
+_PROVIDERS = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "azureopenai": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock_converse": "aws.bedrock",
+    "google_genai": "gcp.gen_ai",
+    "google_vertexai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "google": "gcp.gemini",
+    "cohere": "cohere",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "xai": "x_ai",
+    "perplexity": "perplexity",
+    "ibm": "ibm.watsonx.ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+
+_MODEL_KEYS = ("model", "model_name", "model_id", "deployment_name", "azure_deployment", "repo_id")
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one: callback payloads are not always what
+    their type hints say."""
+    return value if _is_mapping(value) else _EMPTY
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})  # read-only: shared by every caller
+
+
+def _is_mapping(value: Any) -> bool:
+    cls = type(value)
+    if cls is dict:
+        return True
+    known = _MAPPING_CLASSES.get(cls)
+    if known is None:  # an ABC check costs ~0.4 µs; payload classes are few, so decide once each
+        known = isinstance(value, Mapping)
+        if len(_MAPPING_CLASSES) < 4096:
+            _MAPPING_CLASSES[cls] = known
+    return known
+
+
+_MAPPING_CLASSES: dict[type, bool] = {}
+
+
+def provider_name(metadata: Mapping[str, Any] | None, serialized: Mapping[str, Any] | None) -> str:
+    raw = mapping(metadata).get("ls_provider")
+    serialized = mapping(serialized)
+    if not raw and serialized:
+        ident = serialized.get("id")
+        ident = ident if isinstance(ident, (list, tuple)) else []
+        if len(ident) > 1 and isinstance(ident[0], str) and ident[0].startswith("langchain_"):
+            raw = ident[0][len("langchain_") :]
+    if not raw:
+        return "langchain"
+    raw = str(raw).lower()
+    return _PROVIDERS.get(raw, raw)
+
+
+def model_name(
+    invocation_params: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
+    serialized: Mapping[str, Any] | None,
+) -> str:
+    params = mapping(invocation_params)
+    serialized = mapping(serialized)
+    for key in _MODEL_KEYS:
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            return value
+    value = mapping(metadata).get("ls_model_name")
+    if isinstance(value, str) and value:
+        return value
+    if serialized:
+        kwargs = mapping(serialized.get("kwargs"))
+        for key in _MODEL_KEYS:
+            value = kwargs.get(key)
+            if isinstance(value, str) and value:
+                return value
+        name = serialized.get("name")
+        if isinstance(name, str) and name:
+            return name
+        ident = serialized.get("id")
+        if isinstance(ident, (list, tuple)) and ident:
+            return str(ident[-1])
+    kind = params.get("_type")
+    return str(kind) if kind else "unknown"
+
+
+def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = mapping.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+_REQUEST_PARAMS = (
+    (sc.GEN_AI_REQUEST_TEMPERATURE, float, ("temperature",), "ls_temperature"),
+    (
+        sc.GEN_AI_REQUEST_MAX_TOKENS,
+        int,
+        ("max_tokens", "max_output_tokens", "max_new_tokens", "max_completion_tokens"),
+        "ls_max_tokens",
+    ),
+    (sc.GEN_AI_REQUEST_TOP_P, float, ("top_p",), None),
+    (sc.GEN_AI_REQUEST_TOP_K, int, ("top_k",), None),
+    (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, float, ("frequency_penalty",), None),
+    (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, float, ("presence_penalty",), None),
+    (sc.GEN_AI_REQUEST_SEED, int, ("seed",), None),
+    (sc.GEN_AI_REQUEST_CHOICE_COUNT, int, ("n",), None),
+)
+_STOP_KEYS = ("stop", "stop_sequences")
+_STREAM_KEYS = ("stream", "streaming")
+_REQUEST_KEYS = frozenset(k for _, _, keys, _ in _REQUEST_PARAMS for k in keys) | {*_STOP_KEYS, *_STREAM_KEYS}
+_REQUEST_META_KEYS = frozenset(m for *_, m in _REQUEST_PARAMS if m) | {"ls_stop"}
+
+
+def request_attributes(
+    invocation_params: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    params = mapping(invocation_params)
+    meta = mapping(metadata)
+    out: dict[str, Any] = {}
+    if meta.keys().isdisjoint(_REQUEST_META_KEYS) and all(
+        params[key] is None for key in params.keys() & _REQUEST_KEYS
+    ):
+        return out  # no request parameter set (LangChain sends "stop": None): skip the walk
+    for attr, cast, keys, meta_key in _REQUEST_PARAMS:
+        value = _first(params, *keys)
+        if value is None and meta_key:
+            value = meta.get(meta_key)
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            out[attr] = cast(value)
+        except (TypeError, ValueError):
+            continue
+    if out.get(sc.GEN_AI_REQUEST_CHOICE_COUNT) == 1:
+        del out[sc.GEN_AI_REQUEST_CHOICE_COUNT]  # the spec records it only when != 1
+    stop = _first(params, *_STOP_KEYS)
+    if stop is None:
+        stop = meta.get("ls_stop")
+    if isinstance(stop, str):
+        stop = [stop]
+    if isinstance(stop, (list, tuple)) and stop:
+        out[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(s) for s in stop]
+    stream = _first(params, *_STREAM_KEYS)
+    if isinstance(stream, bool):
+        out[sc.GEN_AI_REQUEST_STREAM] = stream
+    return out
+
+
+# --- messages ------------------------------------------------------------------------------
+
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}] if content else []
+    parts: list[dict[str, Any]] = []
+    if isinstance(content, list):
+        for block in content:
+            if isinstance(block, str):
+                parts.append({"type": "text", "content": block})
+            elif isinstance(block, Mapping):
+                kind = block.get("type")
+                if kind == "text":
+                    parts.append({"type": "text", "content": block.get("text", "")})
+                elif kind in ("reasoning", "thinking"):
+                    parts.append(
+                        {"type": "reasoning", "content": block.get("reasoning") or block.get("thinking", "")}
+                    )
+                elif kind in ("image_url", "image", "file", "audio"):
+                    parts.append({"type": "uri" if kind == "image_url" else "blob", "modality": kind})
+                else:
+                    parts.append({"type": str(kind or "generic"), "content": to_json(block)})
+            else:
+                parts.append({"type": "generic", "content": to_json(block)})
+    elif content is not None:
+        parts.append({"type": "text", "content": to_json(content)})
+    return parts
+
+
+# Per message class: (has tool_calls, has role) when it is a plain pydantic model with `type` and
+# `content` fields (every LangChain message), read by direct attribute access; None otherwise.
+_MESSAGE_SHAPES: dict[type, Optional[tuple[bool, bool]]] = {}
+
+
+def _message_shape(cls: type) -> Optional[tuple[bool, bool]]:
+    fields = getattr(cls, "model_fields", None)
+    shape = None
+    if (
+        isinstance(fields, dict)
+        and "type" in fields
+        and "content" in fields
+        and (_getattr_owner(cls) or "pydantic").startswith("pydantic")  # no __getattr__ of its own
+    ):
+        shape = ("tool_calls" in fields, "role" in fields)
+    if len(_MESSAGE_SHAPES) < 1024:
+        _MESSAGE_SHAPES[cls] = shape
+    return shape
+
+
+def message_to_part_dict(message: Any) -> dict[str, Any]:
+    cls = type(message)
+    shape = _MESSAGE_SHAPES[cls] if cls in _MESSAGE_SHAPES else _message_shape(cls)
+    if shape is not None:  # a LangChain message: its fields are there, no probing
+        kind = message.type
+        role = _ROLES.get(kind, kind or "user")
+        if role == "tool":
+            return {
+                "role": "tool",
+                "parts": [
+                    {
+                        "type": "tool_call_response",
+                        "id": getattr(message, "tool_call_id", None),
+                        "response": message.content,
+                    }
+                ],
+            }
+        if role == "chat" and shape[1]:
+            role = message.role
+        parts = _parts(message.content)
+        if shape[0] and message.tool_calls:
+            _tool_call_parts(message.tool_calls, parts)
+        return {"role": role, "parts": parts}
+    kind = _attr(message, "type")
+    role = _ROLES.get(str(kind), str(kind) if kind else "user")
+    if role == "chat":
+        role = _attr(message, "role", "user")
+    parts = _parts(_attr(message, "content", message))
+    _tool_call_parts(_attr(message, "tool_calls") or [], parts)
+    if role == "tool":
+        parts = [
+            {
+                "type": "tool_call_response",
+                "id": getattr(message, "tool_call_id", None),
+                "response": getattr(message, "content", None),
+            }
+        ]
+    return {"role": role, "parts": parts}
+
+
+def _tool_call_parts(calls: Iterable[Any], parts: list[dict[str, Any]]) -> None:
+    for call in calls:
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": call.get("name"),
+                "arguments": call.get("args"),
+            }
+        )
+
+
+def input_messages(messages: Sequence[Sequence[Any]]) -> tuple[list[dict], list[dict]]:
+    """(system instructions, other messages) for one chat model call."""
+    system: list[dict] = []
+    rest: list[dict] = []
+    for batch in messages or []:
+        for message in batch or []:
+            converted = message_to_part_dict(message)
+            if converted["role"] == "system":
+                system.extend(converted["parts"])
+            else:
+                rest.append(converted)
+    return system, rest
+
+
+def prompt_messages(prompts: Sequence[str]) -> list[dict]:
+    return [{"role": "user", "parts": [{"type": "text", "content": p}]} for p in prompts or []]
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+def _get(obj: Any, key: str) -> Any:
+    if _is_mapping(obj):
+        return obj.get(key)
+    return _attr(obj, key)
+
+
+# (class, attribute) pairs that are neither a field nor a class attribute of a pydantic model
+# class (every LangChain message is one). Asking such a model for them goes through pydantic's
+# __getattr__ and an AttributeError, which costs more than converting the whole message; the
+# only place the value can then be is the instance's extra fields, read directly instead.
+_NOT_ON_CLASS: set[tuple[type, str]] = set()
+_ON_CLASS: set[tuple[type, str]] = set()
+
+
+def _getattr_owner(cls: type) -> str:
+    """The module of the class whose __getattr__ `cls` uses ("" if none)."""
+    owner = next((k for k in cls.__mro__ if "__getattr__" in vars(k)), None)
+    return getattr(owner, "__module__", "") or ""
+
+
+def _attr(obj: Any, name: str, default: Any = None) -> Any:
+    key = (type(obj), name)
+    if key in _NOT_ON_CLASS:
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return extra.get(name, default) if type(extra) is dict else default
+    if key not in _ON_CLASS:
+        cls = type(obj)
+        fields = getattr(cls, "model_fields", None)
+        pydantic_v2 = (
+            isinstance(fields, dict)
+            and hasattr(cls, "__pydantic_extra__")
+            and _getattr_owner(cls).startswith("pydantic")  # no __getattr__ of its own
+        )
+        if len(_ON_CLASS) + len(_NOT_ON_CLASS) < 8192:
+            if pydantic_v2 and name not in fields and not hasattr(cls, name):
+                _NOT_ON_CLASS.add(key)
+                return _attr(obj, name, default)
+            _ON_CLASS.add(key)
+    return getattr(obj, name, default)
+
+
+def _usage_from_metadata(generations: Iterable[Any]) -> dict[str, int] | None:
+    totals: dict[str, int] = {}
+    found = False
+    for gen in generations:
+        usage = _get(_get(gen, "message"), "usage_metadata")
+        if not usage:
+            continue
+        found = True
+        pairs = (
+            (sc.GEN_AI_USAGE_INPUT_TOKENS, usage.get("input_tokens")),
+            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.get("output_tokens")),
+            (
+                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+                (usage.get("input_token_details") or {}).get("cache_read"),
+            ),
+            (
+                sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+                (usage.get("input_token_details") or {}).get("cache_creation"),
+            ),
+            (
+                sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+                (usage.get("output_token_details") or {}).get("reasoning"),
+            ),
+        )
+        for attr, value in pairs:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                totals[attr] = totals.get(attr, 0) + int(value)
+    return totals if found else None
+
+
+def _usage_from_llm_output(llm_output: Mapping[str, Any] | None) -> dict[str, int] | None:
+    if not llm_output:
+        return None
+    usage = llm_output.get("token_usage") or llm_output.get("usage")
+    if not isinstance(usage, Mapping):
+        return None
+    out: dict[str, int] = {}
+    inp = _first(usage, "prompt_tokens", "input_tokens")
+    outp = _first(usage, "completion_tokens", "output_tokens")
+    if isinstance(inp, (int, float)):
+        out[sc.GEN_AI_USAGE_INPUT_TOKENS] = int(inp)
+    if isinstance(outp, (int, float)):
+        out[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = int(outp)
+    details = usage.get("prompt_tokens_details") or {}
+    if isinstance(details, Mapping) and isinstance(details.get("cached_tokens"), int):
+        out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = details["cached_tokens"]
+    details = usage.get("completion_tokens_details") or {}
+    if isinstance(details, Mapping) and isinstance(details.get("reasoning_tokens"), int):
+        out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = details["reasoning_tokens"]
+    return out or None
+
+
+def response_attributes(response: Any, with_messages: bool = True) -> tuple[dict[str, Any], list[dict] | None]:
+    """(non-content attributes, output messages) from an LLMResult; no messages are converted
+    (an empty list) unless `with_messages`, i.e. when content is not captured.
+
+    Token usage comes from one source only: the messages' `usage_metadata` summed over every
+    generation, else `llm_output`'s token usage. Never both, so nothing is double counted.
+    """
+    out: dict[str, Any] = {}
+    generations = [g for batch in (_get(response, "generations") or []) for g in (batch or [])]
+    llm_output = _get(response, "llm_output") or {}
+    usage = _usage_from_metadata(generations)
+    if usage is not None:
+        out.update(usage)
+        out[sc.LC_USAGE_SOURCE] = "usage_metadata"
+    else:
+        usage = _usage_from_llm_output(llm_output if isinstance(llm_output, Mapping) else None)
+        if usage is not None:
+            out.update(usage)
+            out[sc.LC_USAGE_SOURCE] = "llm_output"
+    finish_reasons: list[str] = []
+    messages: list[dict] = []
+    response_model = None
+    response_id = None
+    for gen in generations:
+        info = _get(gen, "generation_info") or {}
+        message = _get(gen, "message")
+        meta = _get(message, "response_metadata") or {}
+        reason = _first(meta, "finish_reason", "stop_reason") or _first(
+            info, "finish_reason", "stop_reason"
+        )
+        if reason is not None:
+            finish_reasons.append(str(reason))
+        response_model = response_model or _first(meta, "model_name", "model") or _first(
+            info, "model_name", "model"
+        )
+        response_id = response_id or _first(meta, "id")
+        if not with_messages:
+            continue
+        if message is not None:
+            converted = message_to_part_dict(message)
+            converted["role"] = "assistant"
+        else:
+            converted = {"role": "assistant", "parts": _parts(_get(gen, "text"))}
+        if reason is not None:
+            converted["finish_reason"] = str(reason)
+        messages.append(converted)
+    if isinstance(llm_output, Mapping):
+        response_model = response_model or _first(llm_output, "model_name", "model")
+        response_id = response_id or llm_output.get("id")
+    if finish_reasons:
+        out[sc.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
+    if response_model:
+        out[sc.GEN_AI_RESPONSE_MODEL] = str(response_model)
+    if response_id:
+        out[sc.GEN_AI_RESPONSE_ID] = str(response_id)
+    return out, messages
+
+
+# --- run identity ---------------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    return to_json(value)
+
+
+def metadata_attributes(metadata: Mapping[str, Any] | None, limit: int = 64) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not metadata or not _is_mapping(metadata):
+        return out
+    for i, (key, value) in enumerate(metadata.items()):
+        if i >= limit:
+            break
+        # ls_* are LangChain's hints about the model (provider, name, temperature...), already
+        # recorded as gen_ai.* attributes; lc_versions is noise on every span.
+        if value is None or key == "lc_versions" or str(key).startswith("ls_"):
+            continue
+        out[sc.LC_METADATA_PREFIX + str(key)] = _scalar(value)
+    return out
+
+
+def run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], fallback: str) -> str:
+    name = kwargs.get("name")
+    if isinstance(name, str) and name:
+        return name
+    serialized = mapping(serialized)
+    if serialized:
+        value = serialized.get("name")
+        if isinstance(value, str) and value:
+            return value
+        ident = serialized.get("id")
+        if isinstance(ident, (list, tuple)) and ident:
+            return str(ident[-1])
+    return fallback
+
+
+def conversation_id(metadata: Mapping[str, Any] | None) -> str | None:
+    if not metadata or not _is_mapping(metadata):
+        return None
+    for key in ("thread_id", "session_id", "conversation_id"):
+        value = metadata.get(key)
+        if isinstance(value, (str, int)) and value != "":
+            return str(value)
+    return None
+
+
+def documents_payload(documents: Sequence[Any]) -> list[dict]:
+    out = []
+    for doc in as_list(documents):
+        out.append(
+            {
+                "id": _get(doc, "id"),
+                "content": _get(doc, "page_content"),
+                "metadata": _get(doc, "metadata") or {},
+            }
+        )
+    return out
+
+
+def as_list(value: Any) -> list[Any]:
+    """A list of the items of `value`, whatever LangChain (or a buggy retriever) handed us."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, (str, bytes, Mapping)):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        return [value]

@@ -1,0 +1,5 @@
+import sys
+
+from spanchain.cli.commands import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Settings: environment variables (env.py), the resolver, `configure()` and its exit summary."""

@@ -1,0 +1,1 @@
+"""What spans may carry: the capture policy, secret redaction, per-exporter routing, serialisation."""

@@ -1,0 +1,118 @@
+"""What content (prompts, messages, inputs, outputs) goes onto spans, and how long it may be.
+
+Experiment tracking is the point of spanchain, so content is captured by default, unlike the
+GenAI spec's default. `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` set to `false` or
+`NO_CONTENT` turns it off (any of the spec's SPAN_* / EVENT_* modes, or `true`, keep it on), as
+does the `capture_content=False` option.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from spanchain.content.serialize import to_json
+
+CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+MAX_LENGTH_ENV = "SPANCHAIN_MAX_CONTENT_LENGTH"
+OTEL_VALUE_LIMIT_ENV = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+DEFAULT_MAX_LENGTH = 32_768
+TRUNCATION_MARK = "…[truncated {} chars]"
+
+# A redaction hook gets (attribute name, text) and returns the text to keep, or None to drop it.
+RedactHook = Callable[[str, str], Optional[str]]
+
+_OFF_VALUES = {"false", "0", "no", "off", "no_content", "none"}
+
+
+def capture_from_env(default: bool = True) -> bool:
+    raw = os.environ.get(CAPTURE_ENV)
+    if raw is None or not raw.strip():
+        return default
+    return raw.strip().lower() not in _OFF_VALUES
+
+
+def _int_env(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def max_length_from_env() -> int:
+    ours = _int_env(MAX_LENGTH_ENV)
+    otel = _int_env(OTEL_VALUE_LIMIT_ENV)
+    limits = [v for v in (ours, otel) if v is not None]
+    # OTel's own limit would cut our values without a marker; stay within it.
+    return min(limits) if limits else DEFAULT_MAX_LENGTH
+
+
+@dataclass(frozen=True)
+class ContentPolicy:
+    capture: bool = True
+    max_length: int = DEFAULT_MAX_LENGTH
+    redact: RedactHook | None = None
+    redact_secrets: bool = True
+
+    @classmethod
+    def resolve(
+        cls,
+        capture_content: bool | None = None,
+        max_content_length: int | None = None,
+        redact: RedactHook | None = None,
+        redact_secrets: bool | None = None,
+    ) -> "ContentPolicy":
+        """Argument, then environment variable, then default."""
+        return cls(
+            capture=capture_from_env() if capture_content is None else bool(capture_content),
+            max_length=max_length_from_env()
+            if max_content_length is None
+            else max(16, int(max_content_length)),
+            redact=redact,
+            redact_secrets=_secrets_from_env() if redact_secrets is None else redact_secrets,
+        )
+
+    def render(self, name: str, value: Any) -> tuple[str | None, bool]:
+        """(text to store or None to drop, truncated?). Never raises."""
+        try:
+            text = to_json(value)
+            if self.redact_secrets:
+                text = _redact_secrets(text)
+            if self.redact is not None:
+                text = self.redact(name, text)
+                if text is None:
+                    return None, False
+                text = str(text)
+            return truncate(text, self.max_length)
+        except Exception as exc:
+            return f"<content unavailable: {type(exc).__name__}>", False
+
+
+def truncate(text: str, limit: int) -> tuple[str, bool]:
+    if len(text) <= limit:
+        return text, False
+    cut = len(text) - limit
+    mark = TRUNCATION_MARK.format(cut)
+    keep = max(0, limit - len(mark))
+    return text[:keep] + TRUNCATION_MARK.format(len(text) - keep), True
+
+
+def _secrets_from_env() -> bool:
+    raw = os.environ.get("SPANCHAIN_REDACT_SECRETS")
+    if raw is None or not raw.strip():
+        return True
+    return raw.strip().lower() not in _OFF_VALUES
+
+
+def _redact_secrets(text: str) -> str:
+    # Bound on first use: the redactor compiles its patterns once, not at `import spanchain`.
+    global _redact_secrets
+    from spanchain.content.redaction import redact_text
+
+    _redact_secrets = redact_text
+    return redact_text(text)

@@ -1,0 +1,1 @@
+"""OTLP decoding, shared by `spanchain serve` and `spanchain view`."""
