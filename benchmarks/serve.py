@@ -148,7 +148,7 @@ def _written(health: dict) -> int:
 
 def _start_serve(env: dict, ready: str, queue_spans: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "spanchain.cli.commands", "serve", "--exporters", "aim", "--port", "0", "--ready-file", ready,
+        [sys.executable, "-m", "spanchain.cli", "serve", "--exporters", "aim", "--port", "0", "--ready-file", ready,
          "--queue-spans", str(queue_spans)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

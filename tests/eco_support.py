@@ -156,7 +156,7 @@ def python_env(**extra: str) -> dict:
 
 
 def spanchain_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "spanchain.cli.commands", *args]
+    return [sys.executable, "-m", "spanchain.cli", *args]
 
 
 class _SinkWriter:
