@@ -48,7 +48,7 @@ def test_a_bad_run_per_is_reported_and_falls_back(monkeypatch, caplog):
     with caplog.at_level(logging.ERROR):
         exporter = SageMakerSpanExporter(experiment_name="x")
     assert exporter.settings.run_per == "session"
-    assert "run_per" in caplog.text
+    assert "OTEL_EXPORTER_SAGEMAKER_RUN_PER" in caplog.text
     exporter.shutdown()
 
 

@@ -23,6 +23,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from spanchain.config import env as envvars
 from spanchain.bridge import attributes as A
 from spanchain import semconv as sc
 from spanchain.content.policy import ContentPolicy, RedactHook
@@ -132,13 +133,13 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             capture_content, max_content_length, redact, redact_secrets
         )
         self._registry = RunRegistry(
-            ttl_s=run_ttl_s if run_ttl_s is not None else env_float("SPANCHAIN_RUN_TTL_SECONDS", 3600.0),
+            ttl_s=run_ttl_s if run_ttl_s is not None else env_float(envvars.SPANCHAIN_RUN_TTL_SECONDS, 3600.0),
             max_runs=max_open_runs
             if max_open_runs is not None
-            else env_int("SPANCHAIN_MAX_OPEN_RUNS", 10_000),
+            else env_int(envvars.SPANCHAIN_MAX_OPEN_RUNS, 10_000),
         )
         if attach_context is None:
-            attach_context = env_int("SPANCHAIN_ATTACH_CONTEXT", 1) != 0
+            attach_context = env_int(envvars.SPANCHAIN_ATTACH_CONTEXT, 1) != 0
         self._attach = bool(attach_context)
         self._metrics = GenAIMetrics(meter_provider)
         self._log = LogOnce(logger)

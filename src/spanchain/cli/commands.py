@@ -9,6 +9,8 @@ import os
 import sys
 from typing import Sequence
 
+from spanchain.config import env as envvars
+
 BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bootstrap")
 
 DESCRIPTION = """\
@@ -101,17 +103,17 @@ def child_environment(args: argparse.Namespace, environ: dict | None = None) -> 
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != BOOTSTRAP_DIR]
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *paths])
     if args.exporters:
-        env["OTEL_TRACES_EXPORTER"] = args.exporters
+        env[envvars.OTEL_TRACES_EXPORTER] = args.exporters
     if args.console:
-        current = env.get("OTEL_TRACES_EXPORTER") or "otlp"
+        current = env.get(envvars.OTEL_TRACES_EXPORTER) or "otlp"
         names = [n.strip() for n in current.split(",") if n.strip() and n.strip() != "none"]
         if "spanchain_console" not in names:
             names.append("spanchain_console")
-        env["OTEL_TRACES_EXPORTER"] = ",".join(names)
+        env[envvars.OTEL_TRACES_EXPORTER] = ",".join(names)
     if args.service_name:
-        env["OTEL_SERVICE_NAME"] = args.service_name
+        env[envvars.OTEL_SERVICE_NAME] = args.service_name
     if args.otlp_content:
-        env["SPANCHAIN_OTLP_CONTENT"] = "true"
+        env[envvars.SPANCHAIN_OTLP_CONTENT] = "true"
     return env
 
 

@@ -31,20 +31,22 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
+from spanchain.config import env as envvars
+from spanchain.config.resolve import parse_bool
 from spanchain.content import routing
 from spanchain.config.reachability import guard_otlp
 
 logger = logging.getLogger(__name__)
 
-ENV_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
-ENV_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
-ENV_OTLP_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-ENV_SAMPLER = "OTEL_TRACES_SAMPLER"
-ENV_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
-ENV_OTLP_CONTENT = "SPANCHAIN_OTLP_CONTENT"
-ENV_CONTENT_EXPORTERS = "SPANCHAIN_CONTENT_EXPORTERS"
-ENV_INSTRUMENT = "SPANCHAIN_INSTRUMENT"
-ENV_SUMMARY = "SPANCHAIN_SUMMARY"
+ENV_TRACES_EXPORTER = envvars.OTEL_TRACES_EXPORTER
+ENV_OTLP_PROTOCOL = envvars.OTEL_EXPORTER_OTLP_PROTOCOL
+ENV_OTLP_TRACES_PROTOCOL = envvars.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
+ENV_SAMPLER = envvars.OTEL_TRACES_SAMPLER
+ENV_SAMPLER_ARG = envvars.OTEL_TRACES_SAMPLER_ARG
+ENV_OTLP_CONTENT = envvars.SPANCHAIN_OTLP_CONTENT
+ENV_CONTENT_EXPORTERS = envvars.SPANCHAIN_CONTENT_EXPORTERS
+ENV_INSTRUMENT = envvars.SPANCHAIN_INSTRUMENT
+ENV_SUMMARY = envvars.SPANCHAIN_SUMMARY
 
 DEFAULT_EXPORTERS = "otlp"
 DEFAULT_OTLP_PROTOCOL = "http/protobuf"
@@ -129,12 +131,10 @@ def env_flag(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={raw!r}: expected true or false")
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected true or false") from None
 
 
 def split_names(value: str | Iterable[str]) -> list[str]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import sys
 from typing import IO, Any, Mapping
 
-ENV_SUMMARY = "SPANCHAIN_SUMMARY"
+from spanchain.config import env as envvars
+
+ENV_SUMMARY = envvars.SPANCHAIN_SUMMARY
 COUNTS = ("written", "waiting", "dropped")
 
 

@@ -12,18 +12,21 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from spanchain.config import env as envvars
+from spanchain.config.resolve import FALSE_WORDS
 from spanchain.content.serialize import to_json
 
-CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-MAX_LENGTH_ENV = "SPANCHAIN_MAX_CONTENT_LENGTH"
-OTEL_VALUE_LIMIT_ENV = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+CAPTURE_ENV = envvars.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+MAX_LENGTH_ENV = envvars.SPANCHAIN_MAX_CONTENT_LENGTH
+OTEL_VALUE_LIMIT_ENV = envvars.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT
 DEFAULT_MAX_LENGTH = 32_768
 TRUNCATION_MARK = "…[truncated {} chars]"
 
 # A redaction hook gets (attribute name, text) and returns the text to keep, or None to drop it.
 RedactHook = Callable[[str, str], Optional[str]]
 
-_OFF_VALUES = {"false", "0", "no", "off", "no_content", "none"}
+# The flag spellings every setting accepts, plus the GenAI conventions' NO_CONTENT.
+_OFF_VALUES = FALSE_WORDS | {"no_content", "none"}
 
 
 def capture_from_env(default: bool = True) -> bool:
@@ -103,7 +106,7 @@ def truncate(text: str, limit: int) -> tuple[str, bool]:
 
 
 def _secrets_from_env() -> bool:
-    raw = os.environ.get("SPANCHAIN_REDACT_SECRETS")
+    raw = os.environ.get(envvars.SPANCHAIN_REDACT_SECRETS)
     if raw is None or not raw.strip():
         return True
     return raw.strip().lower() not in _OFF_VALUES

@@ -21,9 +21,12 @@ from typing import Any, Mapping, Pattern
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, Status
 
+from spanchain.config import env as envvars
+from spanchain.config.resolve import FALSE_WORDS
+
 REDACTED = "[REDACTED]"
 
-_FALSE = {"0", "false", "no", "off"}
+_FALSE = FALSE_WORDS  # the spellings every flag accepts (spanchain.config.resolve)
 
 # (pattern, replacement template). Group names `keep` are preserved in front of the mask.
 _BUILTIN: list[tuple[str, str]] = [
@@ -129,7 +132,7 @@ _SECRET_KEY = re.compile(
 
 
 def enabled_from_env(environ: Mapping[str, str] | None = None) -> bool:
-    raw = (environ if environ is not None else os.environ).get("SPANCHAIN_REDACT_SECRETS")
+    raw = (environ if environ is not None else os.environ).get(envvars.SPANCHAIN_REDACT_SECRETS)
     return raw is None or raw.strip().lower() not in _FALSE
 
 
@@ -149,7 +152,7 @@ class Redactor:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Redactor":
         env = environ if environ is not None else os.environ
-        extra = env.get("SPANCHAIN_REDACT_PATTERNS", "").strip()
+        extra = env.get(envvars.SPANCHAIN_REDACT_PATTERNS, "").strip()
         return cls(enabled=enabled_from_env(env), extra_patterns=(extra,) if extra else ())
 
     # --- strings and values ---------------------------------------------------------------

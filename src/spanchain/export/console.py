@@ -21,10 +21,11 @@ from typing import IO, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from spanchain.config import env as envvars
 from spanchain.export import DeliverySettings, EngineSpanExporter, Trace, TraceWriter
 from spanchain.export.traces import render_tree, run_type, trace_id_hex, trace_summary, usage_unknown
 
-ENV_OUTPUT = "SPANCHAIN_CONSOLE_OUTPUT"
+ENV_OUTPUT = envvars.SPANCHAIN_CONSOLE_OUTPUT
 
 
 def format_trace(spans: Sequence[ReadableSpan]) -> str:

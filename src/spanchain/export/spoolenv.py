@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from spanchain.config import env as envvars
 from spanchain.config.resolve import env_bool, env_int
 
-ENV_SPOOL_MAX_BYTES = "SPANCHAIN_SPOOL_MAX_BYTES"
-ENV_SPOOL_FSYNC = "SPANCHAIN_SPOOL_FSYNC"
+ENV_SPOOL_MAX_BYTES = envvars.SPANCHAIN_SPOOL_MAX_BYTES
+ENV_SPOOL_FSYNC = envvars.SPANCHAIN_SPOOL_FSYNC
 
 
 def spool_max_bytes_default() -> int:

@@ -36,6 +36,7 @@ from typing import Mapping, Sequence
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from spanchain.config import env as envvars
 from spanchain.content import routing
 from spanchain.config.configure import ConfigError, build_exporter, env_flag, split_names
 
@@ -77,8 +78,8 @@ def build_named_exporters(names: Sequence[str]) -> dict[str, SpanExporter]:
 def routed(exporters: Mapping[str, SpanExporter]) -> dict[str, SpanExporter]:
     """Same content routing as in the app: no prompts to a shared collector unless allowed."""
     allowed = routing.content_exporter_names(
-        split_names(os.environ["SPANCHAIN_CONTENT_EXPORTERS"]) if os.environ.get("SPANCHAIN_CONTENT_EXPORTERS") else None,
-        env_flag("SPANCHAIN_OTLP_CONTENT"),
+        split_names(os.environ[envvars.SPANCHAIN_CONTENT_EXPORTERS]) if os.environ.get(envvars.SPANCHAIN_CONTENT_EXPORTERS) else None,
+        env_flag(envvars.SPANCHAIN_OTLP_CONTENT),
     )
     return {name: routing.route(name, exp, allowed) for name, exp in exporters.items()}
 
@@ -118,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "SPANCHAIN_SERVE_SPOOL_DIR, default $XDG_STATE_HOME/spanchain/serve-spool; 'off' disables)")
 
 
-RUN_NAME_VARIABLES = ("OTEL_EXPORTER_AIM_RUN_NAME", "OTEL_EXPORTER_SAGEMAKER_RUN_NAME")
+RUN_NAME_VARIABLES = (envvars.OTEL_EXPORTER_AIM_RUN_NAME, envvars.OTEL_EXPORTER_SAGEMAKER_RUN_NAME)
 
 
 def replica_name(args: argparse.Namespace) -> str:
@@ -126,7 +127,7 @@ def replica_name(args: argparse.Namespace) -> str:
     import re
     import socket
 
-    chosen = getattr(args, "replica", None) or os.environ.get("SPANCHAIN_SERVE_REPLICA")
+    chosen = getattr(args, "replica", None) or os.environ.get(envvars.SPANCHAIN_SERVE_REPLICA)
     raw = chosen or f"{socket.gethostname().split('.', 1)[0]}-{os.getpid()}"
     return re.sub(r"[^A-Za-z0-9-]+", "-", raw).strip("-") or str(os.getpid())
 
@@ -142,7 +143,7 @@ def apply_replica_run_names(replica: str) -> None:
 
 
 def default_spool_dir() -> str:
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    state = os.environ.get(envvars.XDG_STATE_HOME) or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(state, "spanchain", "serve-spool")
 
 
@@ -150,12 +151,12 @@ def apply_spool_default(args: argparse.Namespace) -> str | None:
     """serve spools by default (a collector's spans must survive a backend outage or a restart
     of serve): the exporters it builds read SPANCHAIN_SPOOL_DIR; their own
     OTEL_EXPORTER_*_SPOOL_DIR still wins. Returns the directory, or None when turned off."""
-    chosen = getattr(args, "spool_dir", None) or os.environ.get("SPANCHAIN_SERVE_SPOOL_DIR")
-    value = chosen or os.environ.get("SPANCHAIN_SPOOL_DIR") or default_spool_dir()
+    chosen = getattr(args, "spool_dir", None) or os.environ.get(envvars.SPANCHAIN_SERVE_SPOOL_DIR)
+    value = chosen or os.environ.get(envvars.SPANCHAIN_SPOOL_DIR) or default_spool_dir()
     if value.strip().lower() in ("off", "none", "false", "0"):
-        os.environ.pop("SPANCHAIN_SPOOL_DIR", None)
+        os.environ.pop(envvars.SPANCHAIN_SPOOL_DIR, None)
         return None
-    os.environ["SPANCHAIN_SPOOL_DIR"] = value
+    os.environ[envvars.SPANCHAIN_SPOOL_DIR] = value
     return value
 
 
@@ -164,13 +165,13 @@ def options_from(args: argparse.Namespace):
 
     d = ServeOptions()
     return ServeOptions(
-        host=args.host or _env("SPANCHAIN_SERVE_HOST", d.host),
-        port=args.port if args.port is not None else _env("SPANCHAIN_SERVE_PORT", d.port),
-        bearer_token=args.token or _env("SPANCHAIN_SERVE_TOKEN", None),
-        max_request_bytes=args.max_request_bytes or _env("SPANCHAIN_SERVE_MAX_REQUEST_BYTES", d.max_request_bytes),
+        host=args.host or _env(envvars.SPANCHAIN_SERVE_HOST, d.host),
+        port=args.port if args.port is not None else _env(envvars.SPANCHAIN_SERVE_PORT, d.port),
+        bearer_token=args.token or _env(envvars.SPANCHAIN_SERVE_TOKEN, None),
+        max_request_bytes=args.max_request_bytes or _env(envvars.SPANCHAIN_SERVE_MAX_REQUEST_BYTES, d.max_request_bytes),
         max_decompressed_bytes=args.max_decompressed_bytes
-        or _env("SPANCHAIN_SERVE_MAX_DECOMPRESSED_BYTES", d.max_decompressed_bytes),
-        max_connections=args.max_connections or _env("SPANCHAIN_SERVE_MAX_CONNECTIONS", d.max_connections),
+        or _env(envvars.SPANCHAIN_SERVE_MAX_DECOMPRESSED_BYTES, d.max_decompressed_bytes),
+        max_connections=args.max_connections or _env(envvars.SPANCHAIN_SERVE_MAX_CONNECTIONS, d.max_connections),
     )
 
 
@@ -189,11 +190,11 @@ def start(exporters: Mapping[str, SpanExporter], options=None, *, queue_spans: i
 
 def main(args: argparse.Namespace) -> int:
     try:
-        setup_logging((args.log_level or _env("SPANCHAIN_SERVE_LOG_LEVEL", "info")).strip().lower())
-        names = split_names(args.exporters or _env("SPANCHAIN_SERVE_EXPORTERS", DEFAULT_EXPORTERS))
+        setup_logging((args.log_level or _env(envvars.SPANCHAIN_SERVE_LOG_LEVEL, "info")).strip().lower())
+        names = split_names(args.exporters or _env(envvars.SPANCHAIN_SERVE_EXPORTERS, DEFAULT_EXPORTERS))
         options = options_from(args)
-        queue_spans = args.queue_spans or _env("SPANCHAIN_SERVE_QUEUE_SPANS", 20_000)
-        translate = not args.no_translate and _env("SPANCHAIN_SERVE_TRANSLATE", True)
+        queue_spans = args.queue_spans or _env(envvars.SPANCHAIN_SERVE_QUEUE_SPANS, 20_000)
+        translate = not args.no_translate and _env(envvars.SPANCHAIN_SERVE_TRANSLATE, True)
         spool = apply_spool_default(args)
         replica = replica_name(args)
         apply_replica_run_names(replica)

@@ -10,34 +10,32 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from spanchain.config import env
+from spanchain.config import resolve as R
+
 logger = logging.getLogger(__name__)
 
-ENV_REPO = "OTEL_EXPORTER_AIM_REPO"
-ENV_EXPERIMENT = "OTEL_EXPORTER_AIM_EXPERIMENT"
-ENV_RUN_PER = "OTEL_EXPORTER_AIM_RUN_PER"
-ENV_RUN_NAME = "OTEL_EXPORTER_AIM_RUN_NAME"
-ENV_SYSTEM_TRACKING_INTERVAL = "OTEL_EXPORTER_AIM_SYSTEM_TRACKING_INTERVAL"
-ENV_LOG_SYSTEM_PARAMS = "OTEL_EXPORTER_AIM_LOG_SYSTEM_PARAMS"
-ENV_MAX_TEXT_CHARS = "OTEL_EXPORTER_AIM_MAX_TEXT_CHARS"
-ENV_MAX_CONTEXTS = "OTEL_EXPORTER_AIM_MAX_CONTEXTS"
-ENV_TRACE_GRACE = "OTEL_EXPORTER_AIM_TRACE_GRACE_SECONDS"
-ENV_TRACE_IDLE = "OTEL_EXPORTER_AIM_TRACE_IDLE_SECONDS"
-# Durations in milliseconds, like OpenTelemetry's own OTEL_EXPORTER_*_TIMEOUT variables (the
-# arguments are in seconds).
-ENV_TIMEOUT = "OTEL_EXPORTER_AIM_TIMEOUT"
-ENV_REMOTE_WRITE_TIMEOUT = "OTEL_EXPORTER_AIM_REMOTE_WRITE_TIMEOUT"
-ENV_SEED_COUNTERS = "OTEL_EXPORTER_AIM_SEED_COUNTERS"
-ENV_TRACE_FIGURES = "OTEL_EXPORTER_AIM_TRACE_FIGURES"
-ENV_SPOOL_DIR = "OTEL_EXPORTER_AIM_SPOOL_DIR"
-ENV_SHARED_SPOOL_DIR = "SPANCHAIN_SPOOL_DIR"
-ENV_SERVICE_NAME = "OTEL_SERVICE_NAME"
+ENV_REPO = env.OTEL_EXPORTER_AIM_REPO
+ENV_EXPERIMENT = env.OTEL_EXPORTER_AIM_EXPERIMENT
+ENV_RUN_PER = env.OTEL_EXPORTER_AIM_RUN_PER
+ENV_RUN_NAME = env.OTEL_EXPORTER_AIM_RUN_NAME
+ENV_SYSTEM_TRACKING_INTERVAL = env.OTEL_EXPORTER_AIM_SYSTEM_TRACKING_INTERVAL
+ENV_LOG_SYSTEM_PARAMS = env.OTEL_EXPORTER_AIM_LOG_SYSTEM_PARAMS
+ENV_MAX_TEXT_CHARS = env.OTEL_EXPORTER_AIM_MAX_TEXT_CHARS
+ENV_MAX_CONTEXTS = env.OTEL_EXPORTER_AIM_MAX_CONTEXTS
+ENV_TRACE_GRACE = env.OTEL_EXPORTER_AIM_TRACE_GRACE_SECONDS
+ENV_TRACE_IDLE = env.OTEL_EXPORTER_AIM_TRACE_IDLE_SECONDS
+ENV_TIMEOUT = env.OTEL_EXPORTER_AIM_TIMEOUT
+ENV_REMOTE_WRITE_TIMEOUT = env.OTEL_EXPORTER_AIM_REMOTE_WRITE_TIMEOUT
+ENV_SEED_COUNTERS = env.OTEL_EXPORTER_AIM_SEED_COUNTERS
+ENV_TRACE_FIGURES = env.OTEL_EXPORTER_AIM_TRACE_FIGURES
+ENV_SPOOL_DIR = env.OTEL_EXPORTER_AIM_SPOOL_DIR
+ENV_SHARED_SPOOL_DIR = env.SPANCHAIN_SPOOL_DIR
+ENV_SERVICE_NAME = env.OTEL_SERVICE_NAME
 
 DEFAULT_REPO = "."
 DEFAULT_EXPERIMENT = "langchain"
 RUN_PER_CHOICES = ("session", "trace")
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 @dataclass(frozen=True)
@@ -63,84 +61,18 @@ class AimExporterConfig:
         return self.repo.startswith("aim://")
 
 
-def _env(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    return value.strip() if value is not None and value.strip() else None
-
-
-def _number(value: Any, name: str, *, integer: bool = False, allow_off: bool = False):
-    if value is None:
-        return None
-    if allow_off and str(value).strip().lower() in {"none", "off", "false", "0", ""}:
-        return None
-    try:
-        number = int(value) if integer else float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"{name}: must not be negative, got {value!r}")
-    return number
-
-
-def _flag(value: Any, name: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"{name}: expected true/false, got {value!r}")
-
-
 _UNSET_INTERVAL = object()
 
 
-def _millis(value: Any, name: str):
-    """Seconds from a number of milliseconds (an environment variable)."""
-    number = _number(value, name)
-    return None if number is None else number / 1000.0
+def _interval(value):
+    """Seconds between system samples; `off`/`none`/0 turn Aim's tracking off."""
+    if str(value).strip().lower() in {"none", "off", "false", "0", ""}:
+        return None
+    return R.number(value)
 
 
-class _Resolver:
-    """Argument first (a bad one raises: it is a programming error), then the environment
-    (a bad value is logged and the default used: a typo in a deployment must not stop the app)."""
-
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
-
-    def get(self, arg, name: str, parse, default, env_parse=None):
-        if arg is not None:
-            value = parse(arg, name)
-            return default if value is None else value
-        raw = _env(self.env, name)
-        if raw is None:
-            return default
-        try:
-            value = (env_parse or parse)(raw, name)
-        except ValueError as exc:
-            logger.warning("spanchain-aim: ignoring %s (%s); using %r", name, exc, default)
-            return default
-        return default if value is None else value
-
-
-def _text(value, name):
-    return str(value)
-
-
-def _run_per(value, name):
-    text = str(value).strip().lower()
-    if text not in RUN_PER_CHOICES:
-        raise ValueError(f"{name}: expected one of {RUN_PER_CHOICES}, got {value!r}")
-    return text
-
-
-def _interval(value, name):
-    return _number(value, name, allow_off=True)
-
-
-def _int(value, name):
-    return _number(value, name, integer=True)
+def _millis(value) -> float:
+    return R.number(value) / 1000.0
 
 
 def resolve_config(
@@ -163,32 +95,37 @@ def resolve_config(
     env: Mapping[str, str] | None = None,
 ) -> AimExporterConfig:
     """Settings from arguments, then `OTEL_EXPORTER_AIM_*`, then defaults."""
-    r = _Resolver(os.environ if env is None else env)
+    r = R.Resolver(env, owner="spanchain-aim")
     d = AimExporterConfig()
-    if system_tracking_interval is _UNSET_INTERVAL:
-        interval = r.get(None, ENV_SYSTEM_TRACKING_INTERVAL, _interval, None)
-    else:
-        interval = _interval(system_tracking_interval, "system_tracking_interval")
-    spool = r.get(spool_dir, ENV_SPOOL_DIR, _text, None) or r.get(None, ENV_SHARED_SPOOL_DIR, _text, None)
+    interval = r.get(None if system_tracking_interval is _UNSET_INTERVAL else system_tracking_interval,
+                     "system_tracking_interval", ENV_SYSTEM_TRACKING_INTERVAL, _interval, None)
+    if system_tracking_interval is None:
+        interval = None  # an explicit None: off, whatever the environment says
+    spool = r.get(spool_dir, "spool_dir", ENV_SPOOL_DIR, R.text, None) or r.get(None, "", ENV_SHARED_SPOOL_DIR,
+                                                                               R.text, None)
     return AimExporterConfig(
-        repo=str(r.get(repo, ENV_REPO, _text, d.repo)),
-        experiment=r.get(experiment, ENV_EXPERIMENT, _text, None) or r.get(None, ENV_SERVICE_NAME, _text, None),
-        run_per=r.get(run_per, ENV_RUN_PER, _run_per, d.run_per),
-        run_name=r.get(run_name, ENV_RUN_NAME, _text, None),
+        repo=str(r.get(repo, "repo", ENV_REPO, R.text, d.repo)),
+        experiment=r.get(experiment, "experiment", ENV_EXPERIMENT, R.text, None)
+        or r.get(None, "", ENV_SERVICE_NAME, R.text, None),
+        run_per=r.get(run_per, "run_per", ENV_RUN_PER, R.choice(*RUN_PER_CHOICES), d.run_per),
+        run_name=r.get(run_name, "run_name", ENV_RUN_NAME, R.text, None),
         system_tracking_interval=interval,
-        log_system_params=bool(r.get(log_system_params, ENV_LOG_SYSTEM_PARAMS, _flag, False)),
-        max_text_chars=max(1_000, r.get(max_text_chars, ENV_MAX_TEXT_CHARS, _int, d.max_text_chars)),
-        max_contexts=max(1, r.get(max_contexts, ENV_MAX_CONTEXTS, _int, d.max_contexts)),
-        trace_grace_s=float(r.get(trace_grace_s, ENV_TRACE_GRACE, _number, d.trace_grace_s)),
-        trace_idle_s=float(r.get(trace_idle_s, ENV_TRACE_IDLE, _number, d.trace_idle_s)),
-        shutdown_timeout_s=float(r.get(shutdown_timeout_s, ENV_TIMEOUT, _number, d.shutdown_timeout_s, _millis)),
+        log_system_params=r.get(log_system_params, "log_system_params", ENV_LOG_SYSTEM_PARAMS, R.flag, False),
+        max_text_chars=max(1_000, r.get(max_text_chars, "max_text_chars", ENV_MAX_TEXT_CHARS, R.integer,
+                                        d.max_text_chars)),
+        max_contexts=max(1, r.get(max_contexts, "max_contexts", ENV_MAX_CONTEXTS, R.integer, d.max_contexts)),
+        trace_grace_s=float(r.get(trace_grace_s, "trace_grace_s", ENV_TRACE_GRACE, R.number, d.trace_grace_s)),
+        trace_idle_s=float(r.get(trace_idle_s, "trace_idle_s", ENV_TRACE_IDLE, R.number, d.trace_idle_s)),
+        shutdown_timeout_s=float(r.get(shutdown_timeout_s, "shutdown_timeout_s", ENV_TIMEOUT, R.number,
+                                       d.shutdown_timeout_s, _millis)),
         spool_dir=str(spool) if spool else None,
         remote_write_timeout_s=float(
-            r.get(remote_write_timeout_s, ENV_REMOTE_WRITE_TIMEOUT, _number, d.remote_write_timeout_s, _millis)
+            r.get(remote_write_timeout_s, "remote_write_timeout_s", ENV_REMOTE_WRITE_TIMEOUT, R.number,
+                  d.remote_write_timeout_s, _millis)
             or d.remote_write_timeout_s
         ),
-        seed_counters=bool(r.get(seed_counters, ENV_SEED_COUNTERS, _flag, d.seed_counters)),
-        trace_figures=bool(r.get(trace_figures, ENV_TRACE_FIGURES, _flag, d.trace_figures)),
+        seed_counters=r.get(seed_counters, "seed_counters", ENV_SEED_COUNTERS, R.flag, d.seed_counters),
+        trace_figures=r.get(trace_figures, "trace_figures", ENV_TRACE_FIGURES, R.flag, d.trace_figures),
     )
 
 

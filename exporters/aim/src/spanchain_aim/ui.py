@@ -14,6 +14,8 @@ import subprocess
 import sys
 from typing import Sequence
 
+from spanchain.config import env as envvars
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 43800  # aim up's own default
 DEFAULT_REPO = os.path.join("spanchain-demo", "aim")  # where `spanchain demo` writes
@@ -65,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args(list(argv) if argv is not None else None)
-    repo = args.repo or os.environ.get("OTEL_EXPORTER_AIM_REPO") or DEFAULT_REPO
+    repo = args.repo or os.environ.get(envvars.OTEL_EXPORTER_AIM_REPO) or DEFAULT_REPO
     if "://" in repo:
         print(f"spanchain ui: {repo} is an aim server; run `aim up --repo DIR` where its repo lives", file=sys.stderr)
         return 2

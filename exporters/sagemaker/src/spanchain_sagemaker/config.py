@@ -8,33 +8,34 @@ AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SAGEMAKER, ...).
 from __future__ import annotations
 
 import logging
-import math
-import os
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Mapping
 
+from spanchain.config import env
+from spanchain.config import resolve as R
+
 from spanchain_sagemaker import sanitize as names
 
 logger = logging.getLogger(__name__)
 
-ENV_EXPERIMENT = "OTEL_EXPORTER_SAGEMAKER_EXPERIMENT"
-ENV_RUN_NAME = "OTEL_EXPORTER_SAGEMAKER_RUN_NAME"
-ENV_RUN_PER = "OTEL_EXPORTER_SAGEMAKER_RUN_PER"
-ENV_BUCKET = "OTEL_EXPORTER_SAGEMAKER_BUCKET"
-ENV_PREFIX = "OTEL_EXPORTER_SAGEMAKER_PREFIX"
-ENV_SPOOL_DIR = "OTEL_EXPORTER_SAGEMAKER_SPOOL_DIR"
+ENV_EXPERIMENT = env.OTEL_EXPORTER_SAGEMAKER_EXPERIMENT
+ENV_RUN_NAME = env.OTEL_EXPORTER_SAGEMAKER_RUN_NAME
+ENV_RUN_PER = env.OTEL_EXPORTER_SAGEMAKER_RUN_PER
+ENV_BUCKET = env.OTEL_EXPORTER_SAGEMAKER_BUCKET
+ENV_PREFIX = env.OTEL_EXPORTER_SAGEMAKER_PREFIX
+ENV_SPOOL_DIR = env.OTEL_EXPORTER_SAGEMAKER_SPOOL_DIR
 # Resource attributes recorded as run parameters besides service name/version/namespace and
 # deployment environment: comma-separated attribute names.
-ENV_RESOURCE_PARAMETERS = "OTEL_EXPORTER_SAGEMAKER_RESOURCE_PARAMETERS"
-ENV_SPOOL_DIR_GLOBAL = "SPANCHAIN_SPOOL_DIR"
-ENV_SERVICE_NAME = "OTEL_SERVICE_NAME"
+ENV_RESOURCE_PARAMETERS = env.OTEL_EXPORTER_SAGEMAKER_RESOURCE_PARAMETERS
+ENV_SPOOL_DIR_GLOBAL = env.SPANCHAIN_SPOOL_DIR
+ENV_SERVICE_NAME = env.OTEL_SERVICE_NAME
 # Durations in milliseconds, like OpenTelemetry's OTEL_EXPORTER_OTLP_TIMEOUT: TIMEOUT is the most
 # time one batch may take, every call, retry and wait included.
-ENV_TIMEOUT = "OTEL_EXPORTER_SAGEMAKER_TIMEOUT"
-ENV_CONNECT_TIMEOUT = "OTEL_EXPORTER_SAGEMAKER_CONNECT_TIMEOUT"
-ENV_READ_TIMEOUT = "OTEL_EXPORTER_SAGEMAKER_READ_TIMEOUT"
+ENV_TIMEOUT = env.OTEL_EXPORTER_SAGEMAKER_TIMEOUT
+ENV_CONNECT_TIMEOUT = env.OTEL_EXPORTER_SAGEMAKER_CONNECT_TIMEOUT
+ENV_READ_TIMEOUT = env.OTEL_EXPORTER_SAGEMAKER_READ_TIMEOUT
 
 RUN_PER_SESSION = "session"
 RUN_PER_TRACE = "trace"
@@ -49,37 +50,8 @@ class ConfigError(ValueError):
     pass
 
 
-def _pick(argument, env: Mapping[str, str], *variables: str):
-    if argument is not None:
-        return argument
-    for variable in variables:
-        value = env.get(variable)
-        if value is not None and value.strip() != "":
-            return value.strip()
-    return None
-
-
-def _duration_s(argument, env: Mapping[str, str], variable: str, default_s: float | None) -> float | None:
-    """Seconds from an argument (seconds) or `variable` (milliseconds, as OTel's
-    OTEL_EXPORTER_*_TIMEOUT). A value that is not a positive finite number is reported once and
-    the default used: a bad setting must not take the app down."""
-    if argument is not None:
-        value, given = argument, f"argument {argument!r}"
-        scale = 1.0
-    else:
-        raw = _pick(None, env, variable)
-        if raw is None:
-            return default_s
-        value, given = raw, f"${variable}={raw!r} (milliseconds)"
-        scale = 1000.0
-    try:
-        seconds = float(value) / scale
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        logger.error("sagemaker exporter: %s is not a positive duration; using the default", given)
-        return default_s
-    return seconds
+def _first_env(r: R.Resolver, *variables: str) -> str | None:
+    return next((r.raw(v) for v in variables if r.raw(v) is not None), None)
 
 
 def default_session_run_name(now_s: float | None = None) -> str:
@@ -116,25 +88,29 @@ class Settings:
         resource_parameters=None,
         env: Mapping[str, str] | None = None,
     ) -> "Settings":
-        env = os.environ if env is None else env
-        experiment = _pick(experiment_name, env, ENV_EXPERIMENT, ENV_SERVICE_NAME)
-        mode = str(_pick(run_per, env, ENV_RUN_PER) or RUN_PER_SESSION).strip().lower()
-        if mode not in (RUN_PER_SESSION, RUN_PER_TRACE):
-            raise ConfigError(f"run_per must be 'session' or 'trace', not {mode!r}")
-        prefix = _pick(artifact_prefix, env, ENV_PREFIX)
-        extra = _pick(resource_parameters, env, ENV_RESOURCE_PARAMETERS) or ()
-        if isinstance(extra, str):
-            extra = extra.split(",")
+        r = R.Resolver(env, owner="sagemaker exporter")
+        experiment = r.get(experiment_name, "experiment_name", None, R.text, None) or _first_env(
+            r, ENV_EXPERIMENT, ENV_SERVICE_NAME)
+        try:
+            mode = r.get(run_per, "run_per", ENV_RUN_PER, R.choice(RUN_PER_SESSION, RUN_PER_TRACE), RUN_PER_SESSION)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        prefix = r.get(artifact_prefix, "artifact_prefix", ENV_PREFIX, R.text, None)
         return cls(
             experiment=names.entity_name_part(experiment) if experiment else None,
-            run_name=_pick(run_name, env, ENV_RUN_NAME),
+            run_name=r.get(run_name, "run_name", ENV_RUN_NAME, R.text, None),
             run_per=mode,
-            bucket=_pick(artifact_bucket, env, ENV_BUCKET),
+            bucket=r.get(artifact_bucket, "artifact_bucket", ENV_BUCKET, R.text, None),
             prefix=names.s3_prefix(DEFAULT_PREFIX if prefix is None else prefix),
             prefix_explicit=prefix is not None,
-            spool_dir=_pick(spool_dir, env, ENV_SPOOL_DIR, ENV_SPOOL_DIR_GLOBAL),
-            timeout_s=_duration_s(timeout_s, env, ENV_TIMEOUT, DEFAULT_TIMEOUT_S),
-            connect_timeout_s=_duration_s(connect_timeout_s, env, ENV_CONNECT_TIMEOUT, None),
-            read_timeout_s=_duration_s(read_timeout_s, env, ENV_READ_TIMEOUT, None),
-            resource_parameters=tuple(str(name).strip() for name in extra if str(name).strip()),
+            spool_dir=r.get(spool_dir, "spool_dir", None, R.text, None) or _first_env(
+                r, ENV_SPOOL_DIR, ENV_SPOOL_DIR_GLOBAL),
+            timeout_s=r.get(timeout_s, "timeout_s", ENV_TIMEOUT, R.positive_seconds, DEFAULT_TIMEOUT_S,
+                            R.millis_to_seconds),
+            connect_timeout_s=r.get(connect_timeout_s, "connect_timeout_s", ENV_CONNECT_TIMEOUT,
+                                    R.positive_seconds, None, R.millis_to_seconds),
+            read_timeout_s=r.get(read_timeout_s, "read_timeout_s", ENV_READ_TIMEOUT, R.positive_seconds, None,
+                                 R.millis_to_seconds),
+            resource_parameters=r.get(resource_parameters, "resource_parameters", ENV_RESOURCE_PARAMETERS,
+                                      R.comma_list, ()),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from spanchain.config import env as envvars
 from spanchain.export import DeliverySettings, EngineSpanExporter
 from spanchain.export.spoolenv import spool_fsync_default, spool_max_bytes_default
 from spanchain.content.redaction import Redactor
@@ -111,7 +112,7 @@ class SageMakerSpanExporter(EngineSpanExporter):
             summary_interval_s=summary_interval_s,
             create_bucket=create_bucket,
             max_concurrency=max_concurrency,
-            bucket_setting="artifact_bucket" if artifact_bucket is not None else "OTEL_EXPORTER_SAGEMAKER_BUCKET",
+            bucket_setting="artifact_bucket" if artifact_bucket is not None else envvars.OTEL_EXPORTER_SAGEMAKER_BUCKET,
             should_stop=lambda: self._engine.stopping,
         )
         delivery = DeliverySettings(

@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from spanchain.config import env as envvars
 from spanchain.export import ConfigurationError, RejectedError, Trace, TraceWriter
 from spanchain.logonce import LogOnce
 from spanchain.export.traces import trace_to_json
@@ -142,7 +143,7 @@ class SageMakerTraceWriter(TraceWriter):
         summary_interval_s: float = 10.0,
         create_bucket: bool = True,
         max_concurrency: int = 4,
-        bucket_setting: str = "OTEL_EXPORTER_SAGEMAKER_BUCKET",
+        bucket_setting: str = envvars.OTEL_EXPORTER_SAGEMAKER_BUCKET,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self._log = LogOnce(logger)
