@@ -43,6 +43,7 @@ def aws_request_check_session(request):
 @pytest.fixture(autouse=True)
 def aws_request_check(aws_request_check_session):
     aws_request_guard.take_violations()  # whatever a session fixture's setup did is not this test's
+    aws_request_guard.sent.clear()  # `sent` holds this test's requests only
     yield
     aws_request_guard.clear_extra_rejections()
     found = aws_request_guard.take_violations()

@@ -322,7 +322,8 @@ def test_hostile_everything_zero_violations(aws_env, sm, run_per):
                 **{f"r{i}": "v" * 100_000 if i == 0 else hostile for i in range(50)}}
     exporter = SageMakerSpanExporter(experiment_name=hostile, run_name=hostile, run_per=run_per,
                                      artifact_bucket="hostile", artifact_prefix=hostile,
-                                     resource_parameters=[hostile, *(f"r{i}" for i in range(50))])
+                                     resource_parameters=[hostile, *(f"r{i}" for i in range(50))],
+                                     timeout_s=300)  # a loaded CI machine: 1,300 calls in trace mode
     factory = Spans(resource)
     traces = []
     for i in range(3):
@@ -335,7 +336,9 @@ def test_hostile_everything_zero_violations(aws_env, sm, run_per):
     many_models = [factory.trace(model=f"model {i}\n", root_name=f"chain {i}",
                                  model_attrs={sc.GEN_AI_REQUEST_MAX_TOKENS: i})[1] for i in range(250)]
     big = factory.trace(children=1999)[1]  # a 2,000-span trace
-    assert _export(exporter, *traces, *many_models, big)
+    for spans in (*traces, *many_models, big):
+        exporter.export(spans)
+    assert exporter.force_flush(300_000)
     assert exporter.dropped_total() == 0
     if run_per == "session":
         params = sm.describe_trial_component(TrialComponentName=exporter.location().trial_component)["Parameters"]
