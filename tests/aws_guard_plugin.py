@@ -21,7 +21,8 @@ class _Summary:
     def pytest_terminal_summary(self, terminalreporter):
         terminalreporter.write_line(
             f"AWS request checker: {aws_request_guard.checked_requests()} requests checked in the test "
-            f"process (subprocesses checked as well), {self.violations} violation(s)"
+            f"process, {aws_request_guard.subprocess_checked_requests()} in subprocesses; "
+            f"{self.violations} violation(s)"
         )
 
 
