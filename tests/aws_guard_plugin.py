@@ -21,7 +21,8 @@ class _Summary:
     def pytest_terminal_summary(self, terminalreporter):
         terminalreporter.write_line(
             f"AWS request checker: {aws_request_guard.checked_requests()} requests checked in the test "
-            f"process (subprocesses checked as well), {self.violations} violation(s)"
+            f"process, {aws_request_guard.subprocess_checked_requests()} in subprocesses; "
+            f"{self.violations} violation(s)"
         )
 
 
@@ -43,6 +44,7 @@ def aws_request_check_session(request):
 @pytest.fixture(autouse=True)
 def aws_request_check(aws_request_check_session):
     aws_request_guard.take_violations()  # whatever a session fixture's setup did is not this test's
+    aws_request_guard.sent.clear()  # `sent` holds this test's requests only
     yield
     aws_request_guard.clear_extra_rejections()
     found = aws_request_guard.take_violations()

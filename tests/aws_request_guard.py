@@ -11,7 +11,7 @@ parameters through before they are serialised. A request that breaks a rule is
 
 Subprocesses (`spanchain serve`, `spanchain demo`, benchmarks) get the same hook through
 `aws_guard_site/sitecustomize.py`: `enable_for_subprocesses()` puts that directory on PYTHONPATH
-and names a file in $SPANCHAIN_TEST_AWS_VIOLATIONS where they append their violations as JSON lines.
+and names a file in $PYTEST_AWS_REQUEST_VIOLATIONS where they append their violations as JSON lines.
 
 Tests that want the API to reject something our rules would not (to test containment of a
 rejection AWS could give for reasons we cannot foresee) add a predicate with `reject_also()`;
@@ -27,7 +27,8 @@ import threading
 
 from aws_request_rules import Violation, check
 
-ENV_LOG = "SPANCHAIN_TEST_AWS_VIOLATIONS"
+# Not SPANCHAIN_*, AWS_* or OTEL_*: the tests strip those from the environments of their children.
+ENV_LOG = "PYTEST_AWS_REQUEST_VIOLATIONS"
 SITE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "aws_guard_site")
 
 _lock = threading.Lock()
@@ -96,8 +97,28 @@ def record(found: list[Violation]) -> None:
                     out.write(json.dumps({"text": str(v)}) + "\n")
 
 
+_subprocess_checked = 0
+
+
 def checked_requests() -> int:
     return _checked
+
+
+def subprocess_checked_requests() -> int:
+    return _subprocess_checked
+
+
+def report_count_at_exit() -> None:
+    """In a subprocess: add how many requests it checked to the shared log when it exits."""
+    import atexit
+
+    def write() -> None:
+        log = os.environ.get(ENV_LOG)
+        if log and _checked:
+            with open(log, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"checked": _checked}) + "\n")
+
+    atexit.register(write)
 
 
 def reject_also(predicate) -> None:
@@ -118,9 +139,12 @@ def take_violations() -> list[str]:
     log = os.environ.get(ENV_LOG)
     if log and os.path.exists(log):
         # Subprocesses append to the same file; this process wrote its own lines there too.
+        global _subprocess_checked
         with open(log, encoding="utf-8") as source:
-            lines = [json.loads(line)["text"] for line in source if line.strip()]
+            entries = [json.loads(line) for line in source if line.strip()]
         open(log, "w").close()
+        lines = [e["text"] for e in entries if "text" in e]
+        _subprocess_checked += sum(e.get("checked", 0) for e in entries)
         own = set(texts)
         texts += [t for t in lines if t not in own]
     return texts

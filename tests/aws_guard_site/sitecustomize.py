@@ -1,6 +1,6 @@
 """Test-only: put the AWS request checker into every Python subprocess the tests start.
 
-The tests' conftest puts this directory on PYTHONPATH and sets $SPANCHAIN_TEST_AWS_VIOLATIONS;
+The tests' conftest puts this directory on PYTHONPATH and sets $PYTEST_AWS_REQUEST_VIOLATIONS;
 without that variable this file does nothing. The checker is installed when botocore's client
 module is first imported, so processes that never talk to AWS pay nothing for it.
 """
@@ -8,7 +8,7 @@ module is first imported, so processes that never talk to AWS pay nothing for it
 import os
 import sys
 
-if os.environ.get("SPANCHAIN_TEST_AWS_VIOLATIONS"):
+if os.environ.get("PYTEST_AWS_REQUEST_VIOLATIONS"):
     import importlib.abc
     import importlib.machinery
 
@@ -21,6 +21,7 @@ if os.environ.get("SPANCHAIN_TEST_AWS_VIOLATIONS"):
             import aws_request_guard
 
             aws_request_guard.install()
+            aws_request_guard.report_count_at_exit()
         except Exception as exc:  # never stop the subprocess itself from working
             sys.stderr.write(f"aws_guard_site: checker not installed: {exc!r}\n")
 

@@ -318,10 +318,12 @@ def test_trace_mode_recreates_a_rejected_run_without_the_offending_field(aws_env
 @pytest.mark.parametrize("run_per", ["session", "trace"])
 def test_hostile_everything_zero_violations(aws_env, sm, run_per):
     hostile = "a b/c\nd\u2028e 😀 " + "z" * 300
-    resource = {"service.name": hostile, "service.version": hostile,
+    resource = {"service.name": hostile, "service.version": hostile, hostile: hostile,
                 **{f"r{i}": "v" * 100_000 if i == 0 else hostile for i in range(50)}}
     exporter = SageMakerSpanExporter(experiment_name=hostile, run_name=hostile, run_per=run_per,
-                                     artifact_bucket="hostile", artifact_prefix=hostile)
+                                     artifact_bucket="hostile", artifact_prefix=hostile,
+                                     resource_parameters=[hostile, *(f"r{i}" for i in range(50))],
+                                     timeout_s=300)  # a loaded CI machine: 1,300 calls in trace mode
     factory = Spans(resource)
     traces = []
     for i in range(3):
@@ -330,10 +332,17 @@ def test_hostile_everything_zero_violations(aws_env, sm, run_per):
                        sc.GEN_AI_REQUEST_STOP_SEQUENCES: (hostile,) * 3}
         traces.append(factory.trace(root_name=hostile, model=f"{hostile}{i}", run_type=hostile, root_attrs=attrs,
                                     model_attrs=model_attrs, error=("ValueError", f"ValueError: {hostile}"))[1])
-    many_models = [factory.trace(model=f"model {i}\n", root_name=f"chain {i}")[1] for i in range(200)]
+    # 250 models with 2 settings each: over 500 distinct parameters for a run that holds 300
+    many_models = [factory.trace(model=f"model {i}\n", root_name=f"chain {i}",
+                                 model_attrs={sc.GEN_AI_REQUEST_MAX_TOKENS: i})[1] for i in range(250)]
     big = factory.trace(children=1999)[1]  # a 2,000-span trace
-    assert _export(exporter, *traces, *many_models, big)
+    for spans in (*traces, *many_models, big):
+        exporter.export(spans)
+    assert exporter.force_flush(300_000)
     assert exporter.dropped_total() == 0
+    if run_per == "session":
+        params = sm.describe_trial_component(TrialComponentName=exporter.location().trial_component)["Parameters"]
+        assert len(params) == 300 and sum(k.startswith("model.") for k in params) > 250
     exporter.shutdown()
 
 

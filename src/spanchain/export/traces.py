@@ -148,17 +148,18 @@ def trace_to_json(spans: Sequence[ReadableSpan]) -> str:
         "summary": trace_summary(ordered),
         "spans": span_docs,
     }
-    return json.dumps(_finite(doc), default=str, allow_nan=False, ensure_ascii=False)
+    return json.dumps(json_safe(doc), default=str, allow_nan=False, ensure_ascii=False)
 
 
-def _finite(value):
-    """NaN/inf anywhere (also inside parsed JSON values or the summary) as null/strings."""
+def json_safe(value):
+    """NaN/inf anywhere (also inside parsed JSON values or the summary) as null/strings, so
+    `json.dumps(..., allow_nan=False)` never fails and strict JSON readers can read the result."""
     if isinstance(value, float):
         return _plain(value)
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import json
 
-from spanchain.export.traces import trace_summary
+from spanchain.export.traces import json_safe, trace_summary
 
 from spanchain_sagemaker.translate import ParameterSet, TraceFacts
 
@@ -77,4 +77,6 @@ class SessionSummary:
             "parameters": {k: v for k, v in (params.raw() if params else {}).items()},
             "recent_traces": list(self.recent.values()),
         }
-        return json.dumps(doc, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return json.dumps(json_safe(doc), default=str, ensure_ascii=False, allow_nan=False).encode(
+            "utf-8", "surrogatepass"
+        )
