@@ -270,6 +270,7 @@ def test_spans_kept_in_the_spool_while_aim_is_unreachable_reach_aim_after_a_rest
     run = read_run(aim_repo, restarted.run_hashes[0])
     assert sorted(run.texts_of("tool.output")) == ["2", "3"]
     assert len(run.texts_of("trace")) == 2
+    _assert_dense(run)  # a replay from a spool dir by a new process: steps 0..n-1 too
 
 
 def test_asking_for_the_run_hash_does_not_cut_a_running_trace_short(aim_repo):

@@ -124,6 +124,7 @@ def _open(page, url: str, ready: str) -> None:
     skip = page.locator("button.CommunityPopup__tooltip__footer__skipBtn")
     if skip.count():
         skip.first.click()
+        skip.first.wait_for(state="hidden")  # it fades out; keep it out of the screenshots
 
 
 def _shot(page, name: str) -> None:
