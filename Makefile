@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: demo ui test setup dist bench bench-aim bench-sagemaker bench-serve chaos docs clean
+.PHONY: demo ui screenshots test setup dist bench bench-aim bench-sagemaker bench-serve chaos docs clean
 
 setup: .venv/.synced
 
@@ -65,3 +65,7 @@ docs: setup
 
 clean:
 	rm -rf .venv .tools site dist
+
+# The Aim UI screenshots docs/aim.md shows, made by the real-browser test.
+screenshots: setup
+	AIM_UI_SCREENSHOT_DIR=docs/img $(RUN) pytest exporters/aim/tests/test_aim_ui_browser.py

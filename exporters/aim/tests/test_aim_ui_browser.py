@@ -11,6 +11,7 @@ A missing chromium fails this test (it is never skipped): CI installs it.
 from __future__ import annotations
 
 import os
+import tempfile
 import re
 import shutil
 import subprocess
@@ -27,7 +28,9 @@ from testkit.lc_spans import agent_spans
 from testkit.aim_server import free_port
 from spanchain_aim.ui import EXPLORER_QUERIES, aim_executable, spanchain_executable
 
-DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"
+# `make screenshots` writes them into docs/img (what docs/aim.md shows); a plain test run keeps the
+# working tree clean and saves them in a temporary folder (its path is printed).
+DOCS_IMG = Path(os.environ.get("AIM_UI_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="aim-ui-screenshots-"))
 ERROR_RED = "rgb(228, 87, 86)"  # figure._ERROR_COLOUR as the browser reports it
 pytestmark = pytest.mark.timeout(300)
 
@@ -130,6 +133,7 @@ def _open(page, url: str, ready: str) -> None:
 def _shot(page, name: str) -> None:
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS_IMG / name))
+    print(f"screenshot: {DOCS_IMG / name}")
 
 
 def _type_query(page, query: str) -> None:
