@@ -145,7 +145,7 @@ def _time_raw(repo: str, runs, run_per: str) -> tuple[float, float]:
 
 def run_benchmark(traces: int = 200, rounds: int = 3, repo: str | None = None, batch: int = 512,
                   max_text_chars: int = 100_000, run_per: str = "session", progress=None) -> dict:
-    from testkit.lc_spans import agent_spans
+    from testkit.spans import agent_spans
 
     spans = agent_spans(traces, service="bench")
     groups = _traces_by_group(spans)

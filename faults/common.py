@@ -14,30 +14,10 @@ import threading
 import time
 from typing import Iterable
 
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.sdk.trace import ReadableSpan
 
+from testkit.spans import make_spans  # noqa: F401  (the fault suite's callers import it from here)
 from spanchain.export import DeliverySettings, EngineSpanExporter, TraceWriter
-
-
-def make_spans(n: int, prefix: str = "s", children: int = 0) -> list[ReadableSpan]:
-    """n finished root spans (each with `children` child spans), attributes of every type."""
-    mem = InMemorySpanExporter()
-    tp = TracerProvider(resource=Resource.create({"service.name": "faults"}))
-    tp.add_span_processor(SimpleSpanProcessor(mem))
-    tracer = tp.get_tracer("faults", "1.0")
-    for i in range(n):
-        with tracer.start_as_current_span(f"{prefix}{i}") as root:
-            root.set_attributes({"i": i, "f": i / 3, "ok": True, "tags": ("a", "b"), "name": prefix})
-            for c in range(children):
-                with tracer.start_as_current_span(f"{prefix}{i}.{c}") as child:
-                    child.add_event("tick", {"c": c})
-                    if c % 2:
-                        child.set_status(Status(StatusCode.ERROR, "boom"))
-    return list(mem.get_finished_spans())
 
 
 def span_key(span: ReadableSpan) -> str:

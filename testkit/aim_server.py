@@ -15,12 +15,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from testkit.ports import free_port  # noqa: F401  (re-exported for callers)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _aim_cli() -> list[str]:

@@ -12,13 +12,13 @@ exactly the code it runs against AWS; only the endpoint differs.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from testkit.ports import free_port
 
 EMULATOR_REGION = "us-east-1"
 # moto accepts any credentials; these only keep botocore from searching for real ones.
@@ -26,10 +26,7 @@ EMULATOR_ACCESS_KEY = "spanchain-emulator"
 EMULATOR_SECRET_KEY = "spanchain-emulator"
 
 
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+free_loopback_port = free_port  # the name its callers know
 
 
 @dataclass

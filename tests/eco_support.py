@@ -14,11 +14,12 @@ import time
 
 import pytest
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from spanchain.export.traces import span_to_dict
+from testkit.spans import spans_from_specs
+from testkit.ports import free_port  # noqa: F401  (re-exported for callers)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
@@ -26,10 +27,6 @@ EXAMPLE_APP = ROOT / "examples" / "app.py"
 JSONL_ENV = "SPANCHAIN_TEST_JSONL"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout_s: float = 10.0, interval_s: float = 0.05):
@@ -75,22 +72,7 @@ def read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
 
 
-def make_spans(specs, resource_attrs=None) -> list[ReadableSpan]:
-    """Finished SDK spans: specs = [(name, attributes, parent_index or None), ...]."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.trace import set_span_in_context
-
-    mem = InMemorySpanExporter()
-    tp = TracerProvider(resource=Resource.create(resource_attrs or {"service.name": "eco-test"}))
-    tp.add_span_processor(SimpleSpanProcessor(mem))
-    tracer = tp.get_tracer("eco")
-    live = []
-    for name, attrs, parent in specs:
-        ctx = set_span_in_context(live[parent]) if parent is not None else None
-        live.append(tracer.start_span(name, context=ctx, attributes=attrs))
-    for span in reversed(live):
-        span.end()
-    return list(mem.get_finished_spans())
+make_spans = spans_from_specs  # the name the eco tests use
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from spanchain import semconv as sc
 from spanchain_aim import AimSpanExporter
 from spanchain_aim.readback import read_run, read_runs
-from testkit.lc_spans import agent_spans
+from testkit.spans import agent_spans
 
 
 def _export(exporter, spans):

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from spanchain import semconv as sc
 from spanchain_aim import AimSpanExporter
 from spanchain_aim.readback import read_runs
-from testkit.lc_spans import agent_spans
+from testkit.spans import agent_spans
 from testkit.aim_server import free_port
 
 
@@ -70,7 +70,7 @@ def test_hung_server_does_not_hold_shutdown_past_its_timeout(fresh_aim_server):
 _APP = textwrap.dedent("""
     import sys, time
     from spanchain_aim import AimSpanExporter
-    from testkit.lc_spans import agent_spans
+    from testkit.spans import agent_spans
     exporter = AimSpanExporter(repo=sys.argv[1], shutdown_timeout_s=2)
     exporter.export(agent_spans(1))
     assert exporter.force_flush(60_000)
@@ -147,7 +147,7 @@ def test_no_span_is_lost_when_a_trace_fails_across_a_server_restart(fresh_aim_se
 _QUEUED_APP = textwrap.dedent("""
     import sys
     from spanchain_aim import AimSpanExporter
-    from testkit.lc_spans import agent_spans
+    from testkit.spans import agent_spans
     first, second = agent_spans(2)[:5], agent_spans(2)[5:]
     exporter = AimSpanExporter(repo=sys.argv[1], spool_dir=sys.argv[2], retry_timeout_s=0.5,
                                remote_write_timeout_s=1)

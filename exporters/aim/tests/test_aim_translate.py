@@ -9,7 +9,7 @@ from spanchain import semconv as sc
 from spanchain_aim import render, translate as tr
 from spanchain_aim.config import experiment_for, resolve_config
 from spanchain_aim.sanitize import clean_text, looks_secret, param_value, scrub_url_credentials
-from testkit.lc_spans import agent_spans
+from testkit.spans import agent_spans
 from spanchain_aim.sysparams import safe_environment
 
 

@@ -24,7 +24,7 @@ import pytest
 from spanchain import semconv as sc
 from spanchain_aim import AimSpanExporter
 from spanchain_aim.readback import read_runs
-from testkit.lc_spans import agent_spans
+from testkit.spans import agent_spans
 from testkit.aim_server import free_port
 from spanchain_aim.ui import EXPLORER_QUERIES, aim_executable, spanchain_executable
 

@@ -1,7 +1,10 @@
-"""LangChain-shaped spans without LangChain: for tests and the benchmark.
+"""The span factory of the tests, the fault suite and the benchmarks: finished SDK spans.
 
-The attributes follow spanchain.semconv exactly as the bridge writes them, so the exporter can
-be exercised (and measured) without running a model.
+- `agent_spans` / `emit_agent_trace`: LangChain-shaped spans without LangChain. The attributes
+  follow spanchain.semconv exactly as the bridge writes them, so the exporters can be exercised
+  (and measured) without running a model.
+- `make_spans`: n plain traces (a root with children), attributes of every type.
+- `spans_from_specs`: exactly the spans described, `(name, attributes, parent index)` each.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Status, StatusCode, set_span_in_context
 
 from spanchain import semconv as sc
 
@@ -99,3 +102,35 @@ def agent_spans(count: int = 1, *, service: str = "synthetic-app", **kwargs) -> 
         emit_agent_trace(tracer, i, **kwargs)
     provider.shutdown()
     return list(memory.get_finished_spans())
+
+
+def make_spans(n: int, prefix: str = "s", children: int = 0) -> list[ReadableSpan]:
+    """n finished root spans (each with `children` child spans), attributes of every type."""
+    mem = InMemorySpanExporter()
+    tp = TracerProvider(resource=Resource.create({"service.name": "faults"}))
+    tp.add_span_processor(SimpleSpanProcessor(mem))
+    tracer = tp.get_tracer("faults", "1.0")
+    for i in range(n):
+        with tracer.start_as_current_span(f"{prefix}{i}") as root:
+            root.set_attributes({"i": i, "f": i / 3, "ok": True, "tags": ("a", "b"), "name": prefix})
+            for c in range(children):
+                with tracer.start_as_current_span(f"{prefix}{i}.{c}") as child:
+                    child.add_event("tick", {"c": c})
+                    if c % 2:
+                        child.set_status(Status(StatusCode.ERROR, "boom"))
+    return list(mem.get_finished_spans())
+
+
+def spans_from_specs(specs, resource_attrs=None) -> list[ReadableSpan]:
+    """Finished SDK spans: specs = [(name, attributes, parent_index or None), ...]."""
+    mem = InMemorySpanExporter()
+    tp = TracerProvider(resource=Resource.create(resource_attrs or {"service.name": "eco-test"}))
+    tp.add_span_processor(SimpleSpanProcessor(mem))
+    tracer = tp.get_tracer("eco")
+    live = []
+    for name, attrs, parent in specs:
+        ctx = set_span_in_context(live[parent]) if parent is not None else None
+        live.append(tracer.start_span(name, context=ctx, attributes=attrs))
+    for span in reversed(live):
+        span.end()
+    return list(mem.get_finished_spans())
