@@ -342,8 +342,8 @@ def error_label(description: str | None, error_type) -> str:
     return f"{short}: {description}" if description else short
 
 
-def render_tree(spans: Sequence[ReadableSpan]) -> str:
-    """An indented tree: name, run type, duration, tokens, errors. Orphans become roots."""
+def children_by_parent(spans: Sequence[ReadableSpan]) -> dict[int | None, list[ReadableSpan]]:
+    """Each span's children, by start time; key None holds the roots (orphans become roots)."""
     by_id = {s.context.span_id: s for s in spans}
     children: dict[int | None, list[ReadableSpan]] = {}
     for span in spans:
@@ -351,6 +351,12 @@ def render_tree(spans: Sequence[ReadableSpan]) -> str:
         children.setdefault(parent if parent in by_id else None, []).append(span)
     for kids in children.values():
         kids.sort(key=lambda s: (s.start_time or 0, s.context.span_id))
+    return children
+
+
+def render_tree(spans: Sequence[ReadableSpan]) -> str:
+    """An indented tree: name, run type, duration, tokens, errors. Orphans become roots."""
+    children = children_by_parent(spans)
     lines: list[str] = []
 
     def walk(span: ReadableSpan, prefix: str, last: bool, top: bool) -> None:

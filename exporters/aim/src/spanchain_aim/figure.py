@@ -20,7 +20,7 @@ from typing import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanchain import semconv as sc
-from spanchain.export.traces import duration_s, is_error, parent_span_id, run_type, token_usage
+from spanchain.export.traces import children_by_parent, duration_s, is_error, run_type, token_usage
 
 # One colour per LangChain run type; errors override them.
 _COLOURS = {
@@ -42,13 +42,7 @@ _MAX_LABEL = 48
 
 def tree_order(spans: Sequence[ReadableSpan]) -> list[tuple[ReadableSpan, int]]:
     """(span, depth) in depth-first order, children by start time; orphans become roots."""
-    by_id = {s.context.span_id: s for s in spans}
-    children: dict[int | None, list[ReadableSpan]] = {}
-    for span in spans:
-        parent = parent_span_id(span)
-        children.setdefault(parent if parent in by_id else None, []).append(span)
-    for kids in children.values():
-        kids.sort(key=lambda s: (s.start_time or 0, s.context.span_id))
+    children = children_by_parent(spans)
     out: list[tuple[ReadableSpan, int]] = []
     seen: set[int] = set()
     roots = list(children.get(None, []))
