@@ -102,7 +102,8 @@ class _Demo:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-        from spanchain import OpenTelemetryCallbackHandler, demo_app
+        from demo import app as demo_app
+        from spanchain import OpenTelemetryCallbackHandler
 
         provider = TracerProvider(resource=Resource.create({"service.name": "spanchain-demo"}))
         for exporter in [*self.exporters.values(), self.memory]:
