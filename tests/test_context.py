@@ -93,3 +93,26 @@ def test_context_attach_can_be_turned_off():
     RunnableLambda(call_http).invoke(1, config=p.config())
     http = [s for s in p.spans() if s.name == "GET /off"][0]
     assert http.parent is None
+
+
+def test_parser_runs_are_not_current_but_their_runs_nest_under_them():
+    """Output parsers do no I/O and are not made current: a foreign span in one nests under the
+    enclosing run; a LangChain run it starts still nests under the parser's span."""
+    from langchain_core.output_parsers import BaseOutputParser
+
+    p = Pipeline()
+    fixer = RunnableLambda(lambda x: x, name="fixer")
+
+    class CheckingParser(BaseOutputParser[str]):
+        def parse(self, text: str) -> str:
+            with _foreign(p, "GET /check"):
+                return fixer.invoke(text)  # picks up the parser's run as its parent from LangChain
+
+    chain = RunnableLambda(lambda x: x, name="step") | CheckingParser()
+    chain.invoke("text", config=p.config())
+    spans = {s.name: s for s in p.spans()}
+    parser = p.by_name("CheckingParser")[0]
+    sequence = [s for s in p.lc_spans() if sc.LC_PARENT_RUN_ID not in s.attributes][0]
+    assert spans["GET /check"].parent.span_id == sequence.context.span_id
+    assert p.by_name("fixer")[0].parent.span_id == parser.context.span_id
+    p.assert_same_tree()

@@ -107,13 +107,26 @@ class RunRegistry:
         # list() copies in C, so a lock-free pop elsewhere cannot interleave with the copy.
         return [(s, "shutdown") for s in list(runs.values())]
 
+    def _oldest(self) -> Optional[tuple[object, RunState]]:
+        """The first (key, state), or None when empty. A lock-free pop elsewhere may land between
+        making the iterator and reading it; the read then raises and is simply retried."""
+        for _ in range(8):
+            try:
+                return next(iter(self._runs.items()), None)
+            except RuntimeError:  # "mutated during iteration"
+                continue
+        return None
+
     def _sweep_locked(self, now: float) -> list[tuple[RunState, str]]:
         self._next_sweep = now + min(self._ttl_s, 60.0)
         expired: list[tuple[RunState, str]] = []
         deadline = now - self._ttl_s
         # Insertion order is start order, so the expired runs are a prefix.
-        while self._runs:
-            key, state = next(iter(self._runs.items()))
+        while True:
+            oldest = self._oldest()
+            if oldest is None:
+                break
+            key, state = oldest
             if state.started > deadline:
                 break
             if self._runs.pop(key, None) is state:  # it may have ended meanwhile (pop takes no lock)
