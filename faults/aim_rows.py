@@ -24,7 +24,6 @@ def exporter(repo: str, spool_dir: str | None, **kw):
         experiment="faults",
         spool_dir=spool_dir,
         trace_grace_s=0.5,
-        tick_interval_s=0.2,
         retry_backoff_s=0.2,
         shutdown_timeout_s=kw.pop("shutdown_timeout_s", 20),
         **kw,
@@ -39,30 +38,36 @@ def _workdir() -> str:
     return path
 
 
-def found_spans(repo: str) -> tuple[int, int]:
-    """(spans found, runs Aim itself cannot read back) over every run in the repo."""
+def found_spans(repo: str, run_hashes=None) -> tuple[int, int, int]:
+    """(distinct spans, span records, runs Aim itself cannot read back) over every run in the
+    repo (or the given runs). A span is recorded once per run it was written into: rewrites
+    of a trace in its run overwrite the same points; a replay into another run duplicates it."""
     from spanchain_aim.readback import read_runs
 
     from aim import Repo
 
     spans: set = set()
+    records = 0
     broken = 0
-    for run_hash in Repo.from_path(repo).list_all_runs():
+    hashes = Repo.from_path(repo).list_all_runs() if run_hashes is None else list(run_hashes)
+    for run_hash in hashes:
         try:
             snaps = read_runs(repo, [run_hash])
         except Exception:  # e.g. RepoIntegrityError: a run created while the metadata DB was locked
             broken += 1
             continue
         for snap in snaps:
-            spans |= snap.span_keys()
-    return len(spans), broken
+            keys = snap.span_keys()
+            spans |= keys
+            records += len(keys)
+    return len(spans), records, broken
 
 
-def _finish(row: Row, app: App, exp, found: tuple[int, int], drained: bool) -> Row:
-    count, broken = found
+def _finish(row: Row, app: App, exp, found: tuple[int, int, int], drained: bool) -> Row:
+    count, records, broken = found
     if broken:
         row.note += f"; {broken} unreadable run(s) left in the repo"
-    return finish(row, app, exp, count, drained)
+    return finish(row, app, exp, (count, records), drained)
 
 
 _HOLD_LOCK = """
@@ -146,8 +151,8 @@ def killed(calls: int = 20) -> Row:
         # 0.3 s after the last call: the backend writes are still going on (Aim's first write
         # alone takes longer), the journal has caught up.
         kill_and_replay(row, f"aim:{repo}", work, signal.SIGKILL, calls, kill_after_s=0.3)
-        found, broken = found_spans(repo)
-        row.found = found
+        found, records, broken = found_spans(repo)
+        row.found, row.duplicates = found, records - found
         if broken:
             row.note += f"; {broken} unreadable run(s) (the killed process's)"
     row.seconds = t.seconds
