@@ -30,7 +30,7 @@ def exporter(repo: str, spool_dir: str | None, **kw):
     )
 
 
-def _workdir() -> str:
+def workdir() -> str:
     """A temporary directory removed at exit, not at the end of the row: Aim's finalizers of
     runs that failed (locked metadata DB, server gone) may still touch files in it until then."""
     path = tempfile.mkdtemp(prefix="spanchain-faults-aim-")
@@ -72,27 +72,49 @@ def _finish(row: Row, app: App, exp, found: tuple[int, int, int], drained: bool)
 
 _HOLD_LOCK = """
 import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], timeout=1, isolation_level=None)
+db = sqlite3.connect(sys.argv[1], timeout=10, isolation_level=None)
 db.execute("BEGIN EXCLUSIVE")
 print("LOCKED", flush=True)
-time.sleep(float(sys.argv[2]))
+if float(sys.argv[2]) > 0:
+    time.sleep(float(sys.argv[2]))
+else:
+    sys.stdin.readline()
 db.execute("COMMIT")
 """
+
+
+def lock_repo(repo: str, hold_s: float = 0.0) -> subprocess.Popen:
+    """Another process takes the repo's metadata DB exclusively (BEGIN EXCLUSIVE), as a
+    concurrent writer or a stuck `aim up` would; returns once it holds it. It lets go after
+    `hold_s` seconds, or (0) when `unlock_repo` is called."""
+    db = os.path.join(repo, ".aim", "run_metadata.sqlite")
+    sqlite3.connect(db).close()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, db, str(hold_s)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "LOCKED"
+    return holder
+
+
+def unlock_repo(holder: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    if holder.poll() is None:
+        try:
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+        except OSError:
+            pass
+    holder.wait(timeout_s)
 
 
 def repo_locked(calls: int = 10, hold_s: float = 8.0) -> Row:
     """Another process holds Aim's run-metadata database exclusively while the app runs."""
     row = Row("aim: repo locked by another process")
-    work = _workdir()
+    work = workdir()
     with Timer() as t:
         repo = os.path.join(work, "repo")
         from aim import Repo
 
         Repo.from_path(repo, init=True)
-        db = os.path.join(repo, ".aim", "run_metadata.sqlite")
-        sqlite3.connect(db).close()
-        holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, db, str(hold_s)], stdout=subprocess.PIPE, text=True)
-        assert holder.stdout.readline().strip() == "LOCKED"
+        holder = lock_repo(repo, hold_s)
         exp = exporter(repo, os.path.join(work, "spool"))
         app = App(exp)
         app.run(calls, pace_s=0.2)
@@ -111,7 +133,7 @@ def server_killed(calls: int = 10) -> Row:
     from spanchain_aim.testing import AimServer
 
     row = Row("aim: aim server killed mid-run, restarted")
-    work = _workdir()
+    work = workdir()
     with Timer() as t:
         repo = os.path.join(work, "repo")
         server = AimServer(repo).start()
@@ -142,7 +164,7 @@ def killed(calls: int = 20) -> Row:
     from faults.sagemaker_rows import kill_and_replay
 
     row = Row("aim: SIGKILL during export, restart")
-    work = _workdir()
+    work = workdir()
     with Timer() as t:
         repo = os.path.join(work, "repo")
         from aim import Repo

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from faults.aim_rows import lock_repo, unlock_repo, workdir
 from faults.app import App
 from faults.harness import Row, Timer, drain, environ
 
@@ -210,58 +208,27 @@ def _aim_round(i: int, work: str, down_repo: str, up_repo: str, read_repo: str, 
     return out
 
 
-def _aim_work() -> str:
-    from faults.aim_rows import _workdir
-
-    return _workdir()
-
-
-_HOLD_LOCK = """
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-print("LOCKED", flush=True)
-sys.stdin.readline()
-db.execute("COMMIT")
-"""
-
-
-@contextmanager
-def _lock_holder():
-    state: dict = {}
-
-    def down(db: str) -> None:
-        holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, db], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
-        assert holder.stdout.readline().strip() == "LOCKED"
-        state["p"] = holder
-
-    def up() -> None:
-        holder = state.pop("p", None)
-        if holder is not None:
-            holder.stdin.write("\n")
-            holder.stdin.flush()
-            holder.wait(30)
-
-    try:
-        yield down, up
-    finally:
-        up()
-
-
 def aim_locked(iterations: int = 20) -> Row:
     """Another process holds the local repo's metadata DB (BEGIN EXCLUSIVE) from the start."""
     from aim import Repo
 
     row = Row("spool replay: aim local repo locked")
-    work = _aim_work()
+    work = workdir()
     repo = os.path.join(work, "repo")
     Repo.from_path(repo, init=True)
-    db = os.path.join(repo, ".aim", "run_metadata.sqlite")
-    sqlite3.connect(db).close()
-    with _lock_holder() as (lock, unlock):
-        return _run(row, iterations,
-                    lambda i: _aim_round(i, work, repo, repo, repo, lambda: lock(db), unlock))
+    holder: list = []
+
+    def lock() -> None:
+        holder.append(lock_repo(repo))
+
+    def unlock() -> None:
+        while holder:
+            unlock_repo(holder.pop())
+
+    try:
+        return _run(row, iterations, lambda i: _aim_round(i, work, repo, repo, repo, lock, unlock))
+    finally:
+        unlock()
 
 
 def aim_missing(iterations: int = 20) -> Row:
@@ -270,7 +237,7 @@ def aim_missing(iterations: int = 20) -> Row:
     from aim import Repo
 
     row = Row("spool replay: aim local repo missing (volume not mounted)")
-    work = _aim_work()
+    work = workdir()
     ready = os.path.join(work, "volume-ready")  # an initialised repo lives here between rounds
     Repo.from_path(os.path.join(ready, "repo"), init=True)
     volume = os.path.join(work, "volume")
@@ -302,7 +269,7 @@ def aim_remote_down(iterations: int = 20) -> Row:
     from spanchain_aim.testing import AimServer, free_port
 
     row = Row("spool replay: aim:// server down")
-    work = _aim_work()
+    work = workdir()
     server = AimServer(os.path.join(work, "server-repo")).start()
     try:
         def one(i: int) -> Outcome:
