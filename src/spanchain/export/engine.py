@@ -282,6 +282,8 @@ class DeliveryEngine:
                 with self._cond:
                     self._transit_spans -= len(item)
                     self._count_drop_locked("spool_full", len(item))
+                    if self._abandoned and self._transit_spans == 0 and self._spool is not None:
+                        self._spool.close()  # shutdown left the closing to this thread
 
     def _journal(self, spans: list[ReadableSpan]) -> None:
         groups = self._group(self._redacted(spans))
