@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: demo ui screenshots test setup dist bench bench-aim bench-sagemaker bench-serve chaos docs clean
+.PHONY: demo ui screenshots test test-slow setup dist bench bench-aim bench-sagemaker bench-serve chaos docs clean
 
 setup: .venv/.synced
 
@@ -39,6 +39,11 @@ ui: setup
 
 test: setup
 	$(RUN) pytest $(PYTEST_ARGS)
+
+# The slow tier (tests marked `slow`, left out of `make test`): fault scenarios repeated 20
+# times in a row. CI runs it after `make test`.
+test-slow: setup
+	$(RUN) pytest -m slow $(PYTEST_ARGS)
 
 # The peer instrumentations compared by `bench core` live in their own dependency group, so
 # `make test` never needs them; --inexact keeps the dev group installed beside them.

@@ -20,7 +20,7 @@ from faults.harness import Row, render
 
 def rows() -> list[tuple[str, bool, Callable[[], Row]]]:
     """(name, in the fast subset, run)."""
-    from faults import aim_rows, sagemaker_rows, spool_rows
+    from faults import aim_rows, replay_rows, sagemaker_rows, spool_rows
 
     return [
         ("aim repo locked", True, lambda: aim_rows.repo_locked()),
@@ -36,6 +36,11 @@ def rows() -> list[tuple[str, bool, Callable[[], Row]]]:
         ("sigterm, backend down", False, lambda: sagemaker_rows.killed(signal.SIGTERM, backend_down=True)),
         ("sigkill, backend up", False, lambda: sagemaker_rows.killed(signal.SIGKILL, backend_down=False)),
         ("sigkill, backend down", True, lambda: sagemaker_rows.killed(signal.SIGKILL, backend_down=True)),
+        # "Nothing lost with a spool", each run REPLAY_ROUNDS times in a row (the slow tier too).
+        ("spool replay sagemaker down", False, lambda: replay_rows.sagemaker_down(replay_rows.ROUNDS)),
+        ("spool replay aim locked", False, lambda: replay_rows.aim_locked(replay_rows.ROUNDS)),
+        ("spool replay aim missing", False, lambda: replay_rows.aim_missing(replay_rows.ROUNDS)),
+        ("spool replay aim remote down", False, lambda: replay_rows.aim_remote_down(replay_rows.ROUNDS)),
     ]
 
 

@@ -7,6 +7,8 @@ Every request is forwarded to `target` unless the current fault says otherwise:
 - "reset": close the connection without an answer (a crashed or restarting server)
 `ratio` is the share of requests that get the fault (the rest pass), drawn from a seeded RNG so a
 run is repeatable. Counters say how many requests came and how many got a fault.
+`reject_path`: requests whose path contains this text are refused with 400 whatever the mode
+(a backend that refuses one object, e.g. one trace's document, while the rest go through).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class FaultProxy:
         self.mode = "pass"
         self.ratio = 1.0
         self.slow_s = 0.0
+        self.reject_path: str | None = None
         self.requests = 0
         self.faults = 0
         self._rng = random.Random(seed)
@@ -45,7 +48,7 @@ class FaultProxy:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                fault = proxy._draw()
+                fault = proxy._draw(self.path)
                 if fault == "reset":
                     self.close_connection = True
                     try:
@@ -55,7 +58,7 @@ class FaultProxy:
                     return
                 if fault == "slow":
                     time.sleep(proxy.slow_s)
-                elif fault in ("throttle", "error500"):
+                elif fault in ("throttle", "error500", "reject"):
                     self._answer_fault(fault)
                     return
                 self._forward(body)
@@ -65,6 +68,9 @@ class FaultProxy:
                 if fault == "throttle":
                     status, code, message = (400, "ThrottlingException", "Rate exceeded") if json_protocol else (
                         503, "SlowDown", "Please reduce your request rate.")
+                elif fault == "reject":
+                    status, code, message = (400, "ValidationException", "injected refusal") if json_protocol else (
+                        400, "InvalidArgument", "injected refusal")
                 else:
                     status, code, message = 500, "InternalFailure", "injected server error"
                 if json_protocol or "/BatchPutMetrics" in self.path:
@@ -109,9 +115,12 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
 
-    def _draw(self) -> str:
+    def _draw(self, path: str = "") -> str:
         with self._lock:
             self.requests += 1
+            if self.reject_path and self.reject_path in path:
+                self.faults += 1
+                return "reject"
             if self.mode == "pass" or self._rng.random() >= self.ratio:
                 return "pass"
             self.faults += 1

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from faults.app import App
-from faults.harness import Row, Timer, counted_drops, drain, environ, finish
+from faults.harness import Row, Timer, drain, environ, finish
 from faults.proxy import FaultProxy
 
 BUCKET = "spanchain-faults"
@@ -71,11 +71,15 @@ def exporter(spool_dir: str | None, **kw):
     )
 
 
-def found_spans(emu) -> set[tuple[str, str]]:
+def found_spans(emu, prefix: str = "") -> tuple[set[tuple[str, str]], int]:
+    """(distinct spans, span records) in every trace document under `prefix` in the bucket.
+    A trace rewritten in its run overwrites its own document; a second document holding the
+    same span (a replay into another run) counts as a duplicate."""
     s3 = emu.client("s3")
     found: set[tuple[str, str]] = set()
+    records = 0
     try:
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         for page in pages:
             for obj in page.get("Contents", []):
                 if "/traces/" not in obj["Key"] or not obj["Key"].endswith(".json"):
@@ -83,9 +87,14 @@ def found_spans(emu) -> set[tuple[str, str]]:
                 doc = json.loads(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
                 for span in doc.get("spans", []):
                     found.add((span["trace_id"], span["span_id"]))
+                    records += 1
     except s3.exceptions.NoSuchBucket:
         pass
-    return found
+    return found, records
+
+
+def counted(found: tuple[set, int]) -> tuple[int, int]:
+    return len(found[0]), found[1]
 
 
 def transient(fault: str, mode: str, ratio: float, slow_s: float = 0.0, calls: int = 20, fault_s: float = 8.0) -> Row:
@@ -104,7 +113,7 @@ def transient(fault: str, mode: str, ratio: float, slow_s: float = 0.0, calls: i
         drained = drain(exp, 120)
         exp.shutdown()
         row.note = f"{proxy.faults} of {proxy.requests} requests faulted"
-        finish(row, app, exp, len(found_spans(emu)), drained)
+        finish(row, app, exp, counted(found_spans(emu)), drained)
     row.seconds = t.seconds
     return row
 
@@ -131,8 +140,9 @@ def moto_restart(calls: int = 10) -> Row:
             after = found_spans(emu2)
         finally:
             emu2.stop()
-        row.note = f"{len(before)} found before the stop, {len(after)} after; {pending_in_outage} spooled in the outage"
-        finish(row, app, exp, len(before | after), drained)
+        row.note = (f"{len(before[0])} found before the stop, {len(after[0])} after; "
+                    f"{pending_in_outage} spooled in the outage")
+        finish(row, app, exp, (len(before[0] | after[0]), before[1] + after[1]), drained)
     row.seconds = t.seconds
     return row
 
@@ -168,11 +178,18 @@ def kill_and_replay(row: Row, backend: str, work: str, sig: signal.Signals, call
     stats = results[-1]["stats"] if results else {}
     first = json.loads(ready) if ready.startswith("{") else {}
     row.produced = sum(int(x) for x in Path(work, "produced").read_text().split())
-    row.dropped = counted_drops(_Obj(stats)) + counted_drops(_Obj(first.get("stats", {})))
-    row.waiting = stats.get("spool_pending", 0)
+    first_stats = first.get("stats", {})
+    # The killed process's last snapshot is all it can tell; the replaying process's stats are
+    # final. What the first one wrote after its snapshot is unknown: found == written is not
+    # checked, duplicates are.
+    row.add_stats(stats)
+    row.accepted += first_stats.get("accepted", 0)
+    row.written += first_stats.get("written", 0)
+    row.dropped += first_stats.get("dropped", 0)
+    row.balanced &= first_stats.get("accepted", 0) == sum(first_stats.get(k, 0) for k in ("written", "waiting", "dropped"))
+    row.written_known = False
     row.raised = first.get("raised", 0)
     row.max_wait_ms = first.get("max_wait_ms", 0.0)
-    first_stats = first.get("stats", {})
     in_memory = first_stats.get("accepted", 0) - first_stats.get("spooled", 0) - first_stats.get("spool_bypassed", 0)
     row.note = (f"killed with {first_stats.get('written', 0)} written, {in_memory} not yet on disk; "
                 f"replayed {stats.get('replayed', 0)} after restart")
@@ -188,11 +205,7 @@ def killed(sig: signal.Signals, backend_down: bool, calls: int = 30) -> Row:
         if backend_down:
             proxy.set("reset")
         kill_and_replay(row, "sagemaker", work, sig, calls, proxy.url, before_restart=lambda: proxy.set("pass"))
-        row.found = len(found_spans(emu))
+        row.found, records = counted(found_spans(emu))
+        row.duplicates = records - row.found
     row.seconds = t.seconds
     return row
-
-
-class _Obj:
-    def __init__(self, d: dict) -> None:
-        self.__dict__.update(d)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from faults.app import App
 from faults.harness import Row, Timer, drain, finish
-from faults.sagemaker_rows import exporter, found_spans, sagemaker_backend
+from faults.sagemaker_rows import counted, exporter, found_spans, sagemaker_backend
 
 
 @contextmanager
@@ -54,6 +54,6 @@ def disk_full(backend_down: bool, calls: int = 40, size_kib: int = 160) -> Row:
             drained = drain(exp, 90)
             exp.shutdown()
             row.note = f"{how}; spool errors {exp.stats.spool_errors}"
-            finish(row, app, exp, len(found_spans(emu)), drained)
+            finish(row, app, exp, counted(found_spans(emu)), drained)
     row.seconds = t.seconds
     return row

@@ -94,6 +94,36 @@ def test_symptom_a_timed_out_shutdown_leaves_every_span_in_the_spool_for_the_nex
     assert replay.stats.replayed == len(spans) and replay.stats.written == len(spans)
 
 
+def test_a_shutdown_that_gives_up_while_the_journal_writes_counts_those_spans_once(tmp_path):
+    """Shutdown's wait runs out while the journal thread is appending to the spool: the spans
+    reach the disk, so they wait there (not dropped) and the next process writes them once.
+    Before the fix they were counted as dropped here and as written by the next process."""
+    spool = str(tmp_path / "spool")
+    exp = _exp(tmp_path, spool_dir=spool, spool_fsync=False)
+    journaled, gate = threading.Event(), threading.Event()
+    append = exp.engine._spool.append_many
+
+    def append_then_stall(items):
+        seqs = append(items)
+        journaled.set()
+        gate.wait(10)  # on disk; the journal thread has not settled them yet
+        return seqs
+
+    exp.engine._spool.append_many = append_then_stall
+    spans = make_spans(2, children=1)
+    exp.export(spans)
+    assert journaled.wait(5)
+    exp.engine.shutdown(0.0)  # gives up at once, mid-append
+    gate.set()
+    exp.engine._journal_thread.join(5)
+    st_ = exp.stats
+    assert st_.balanced() and st_.dropped == 0 and st_.waiting == len(spans), st_
+    replay = _exp(tmp_path, spool_dir=spool, spool_fsync=False)
+    assert replay.force_flush(5000)
+    replay.shutdown()
+    assert replay.stats.written == len(spans) == len(read_backend(str(tmp_path / "b.jsonl")))
+
+
 def test_symptom_flush_says_false_and_written_counts_only_what_the_backend_has(tmp_path):
     exp = _exp(tmp_path, retry_timeout_s=0.2)
     exp.writer.down = True

@@ -282,6 +282,8 @@ class DeliveryEngine:
                 with self._cond:
                     self._transit_spans -= len(item)
                     self._count_drop_locked("spool_full", len(item))
+                    if self._abandoned and self._transit_spans == 0 and self._spool is not None:
+                        self._spool.close()  # shutdown left the closing to this thread
 
     def _journal(self, spans: list[ReadableSpan]) -> None:
         groups = self._group(self._redacted(spans))
@@ -301,6 +303,9 @@ class DeliveryEngine:
                               "(counted in stats.spool_bypassed)", self.name, what, exc)
         with self._cond:
             self._transit_spans -= len(spans)
+            if self._abandoned:
+                self._settle_journaled_after_abandon(groups, seqs)
+                return
             lazy = self._memory_unsettled + self._input_memory_spans > self.settings.max_queue_spans
             for (key, group), seq in zip(groups.items(), seqs):
                 if seq is None:
@@ -313,6 +318,24 @@ class DeliveryEngine:
                     self._input.append(_Record(key, None if lazy else group, seq, len(group)))
                     self._input_memory_spans += 0 if lazy else len(group)
             self._cond.notify_all()
+
+    def _settle_journaled_after_abandon(self, groups: dict[str, list[ReadableSpan]], seqs) -> None:
+        """Shutdown gave up while these spans were being journaled (called under the lock): what
+        reached the disk waits there for the next process; the rest is dropped and counted.
+        The journal thread closes the spool once its last append is settled."""
+        lost = 0
+        for group, seq in zip(groups.values(), seqs):
+            if seq is None:
+                lost += len(group)
+            else:
+                self._spooled_unsettled += len(group)
+                self._stats.spooled += len(group)
+        self._count_drop_locked("shutdown", lost)
+        if lost:
+            self._drops.add("shutdown", lost, 0, None)
+        if self._transit_spans == 0 and self._spool is not None:
+            self._spool.close()
+        self._cond.notify_all()
 
     def _run_writer(self) -> None:
         try:
@@ -683,18 +706,28 @@ class DeliveryEngine:
         results, release the spool lane (everything unwritten is on disk), drop the rest."""
         with self._cond:
             self._abandoned = True
-            lost = self._queue_spans + self._transit_spans + self._memory_unsettled
+            # Spans the journal thread has not taken yet will not reach the disk now: take them
+            # out of its queue (it would otherwise count them again). Spans it is writing at
+            # this moment (transit) are settled by it when its append returns: on disk they
+            # wait for the next process, and counting them as dropped here would count them
+            # twice (dropped here, written by the next process).
+            flushes = [i for i in self._queue if isinstance(i, _Flush)]
+            self._queue.clear()
+            lost = self._queue_spans + self._memory_unsettled
             kept = self._spooled_unsettled
             if self._spool is None:
                 lost += kept
                 kept = 0
                 self._spooled_unsettled = 0
-            self._queue_spans = self._transit_spans = self._memory_unsettled = 0
+            self._queue_spans = self._memory_unsettled = 0
             self._count_drop_locked("shutdown", lost)
-            if self._spool is not None:
+            journaling = self._transit_spans
+            if self._spool is not None and not journaling:
                 self._spool.close()
+        for request in flushes:
+            request.done.set()
         logger.warning("%s exporter: writer still busy after %.1fs; %d spans left in the spool for the next "
-                       "process, %d dropped", self.name, timeout, kept, lost)
+                       "process, %d being written to it, %d dropped", self.name, timeout, kept, journaling, lost)
 
     # --- helpers -------------------------------------------------------------------------------
     def _group(self, spans: list[ReadableSpan]) -> dict[str, list[ReadableSpan]]:
