@@ -476,7 +476,9 @@ class DeliveryEngine:
                 self._drop_trace(item.trace, "retries_exhausted", None)
             if not self._pending:
                 return
-            if not force and (now < self._outage_until or now < self._pending[0].next_try_at):
+            # The same "due" as _due_at (the earliest of all, not the first trace's): with a
+            # narrower test here the writer woke for a due trace, did nothing, and spun.
+            if not force and now < self._due_at():
                 return
             # Probe with the oldest trace; if it fails, the next one tells whether the backend
             # is down or only that trace is bad (a success there ends the outage).
@@ -486,6 +488,11 @@ class DeliveryEngine:
                 if probe not in self._pending or self._disabled is not None:
                     break
             if not any(p not in self._pending for p in probes):
+                # Still down: nothing else is due before the probes' next try (otherwise a
+                # trace due earlier wakes the writer, which probes the oldest again at once).
+                later = min(p.next_try_at for p in probes)
+                for item in self._pending:
+                    item.next_try_at = max(item.next_try_at, later)
                 return
             self._outage_until = 0.0
             self._outage_delay = self.settings.retry_backoff_s
