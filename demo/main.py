@@ -202,7 +202,9 @@ class _Demo:
                     fh.write(json.dumps(span_to_dict(span)) + "\n")
         except OSError as exc:
             return [f"spans file: cannot write {path}: {exc.strerror or exc}"]
-        return [f"spans file: {path}  ({len(spans)} spans; view them: spanchain view {path})"]
+        # The workspace's own command: a virtualenv's bin/ is often not on PATH.
+        spanchain = os.path.join(os.path.dirname(sys.executable), "spanchain")
+        return [f"spans file: {path}  ({len(spans)} spans; view them: {spanchain} view {path})"]
 
     def close(self) -> None:
         for cleanup in reversed(self.cleanups):
