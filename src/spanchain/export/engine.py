@@ -171,15 +171,15 @@ class DeliveryEngine:
         with self._cond:
             s = ExportStats(**self._stats.as_dict())
             s.spool_pending = self._spooled_unsettled
-            s.waiting = self._queue_spans + self._transit_spans + self._spooled_unsettled + self._memory_unsettled
+            s.waiting = self._waiting_locked()
             return s
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         timeout = max(0.0, timeout_millis / 1000.0)
         with self._cond:
             if self._stopping:
-                return self._stats_balanced_and_empty_locked()
-            request = _Flush(self._clock() + timeout, self._dropped_locked())
+                return self._waiting_locked() == 0
+            request = _Flush(self._clock() + timeout, self._stats.dropped)
             self._queue.append(request)
             self._ensure_threads()
             self._cond.notify_all()
@@ -213,7 +213,7 @@ class DeliveryEngine:
             started = self._writer_thread is not None
             self._cond.notify_all()
         if not started:
-            self._close_unstarted()
+            self._safe("close", self.writer.close)  # never started: no writer thread to race
             return
         deadline = self._clock() + timeout
         for thread in (self._journal_thread, self._writer_thread):
@@ -431,7 +431,7 @@ class DeliveryEngine:
         key = record.key or (group_key(spans[0]) if spans else "")
         released, duplicates = self._assembler.add(key, spans, record.seq)
         if duplicates:  # already written by this process (a replayed record): settled
-            self._settle_spans(duplicates, spooled=record.seq is not None, written=True)
+            self._settle_written_duplicates(duplicates, spooled=record.seq is not None)
         if record.seq is not None and duplicates == len(spans):
             self._ack({record.seq})
         self._release(released)
@@ -562,7 +562,7 @@ class DeliveryEngine:
                 return
             item.attempts = 0
             item.deadline = now + self.settings.retry_timeout_s
-            if self._others_got_through(item):
+            if item.others_succeeded:
                 item.next_try_at = now + delay  # the backend works for other traces: keep trying
                 return
             # Out of time but safe on disk: wait for the backend, probing at a growing interval.
@@ -585,9 +585,6 @@ class DeliveryEngine:
         item.successes_at_strike = self._successes
         return item.poison_strikes >= self.settings.poison_after
 
-    @staticmethod
-    def _others_got_through(item: _Pending) -> bool:
-        return item.others_succeeded
 
     def _drop_trace(self, trace: Trace, reason: str, exc: BaseException | None, quarantine: bool = False) -> None:
         if quarantine and self._spool is not None:
@@ -612,13 +609,14 @@ class DeliveryEngine:
                 self._stats.traces_dropped += 1
             self._ack_locked(trace.tickets)
 
-    def _settle_spans(self, n: int, *, spooled: bool, written: bool) -> None:
+    def _settle_written_duplicates(self, n: int, *, spooled: bool) -> None:
+        """Spans delivered again that this process already wrote: settled as written."""
         with self._cond:
             if spooled:
                 self._spooled_unsettled -= n
             else:
                 self._memory_unsettled -= n
-            self._stats.written += n if written else 0
+            self._stats.written += n
 
     def _ack(self, seqs) -> None:
         with self._cond:
@@ -665,7 +663,7 @@ class DeliveryEngine:
             self._write_due()
         flushed = self._safe("flush", self.writer.flush)
         with self._cond:
-            request.ok = flushed and not self._pending and self._dropped_locked() == request.dropped_before
+            request.ok = flushed and not self._pending and self._stats.dropped == request.dropped_before
         request.done.set()
 
     def _handle_call(self, call: _Call) -> None:
@@ -704,9 +702,6 @@ class DeliveryEngine:
             request.done.set()
         for call in calls:
             call.done.set()
-
-    def _close_unstarted(self) -> None:
-        self._safe("close", self.writer.close)
 
     def _abandon(self, timeout: float) -> None:
         """Shutdown's wait ran out with the writer stuck in a backend call: stop counting its
@@ -766,11 +761,9 @@ class DeliveryEngine:
             if reason in ("queue_full", "after_shutdown", "misconfigured", "corrupt", "spool_full"):
                 self._drops.add(reason, n, 0, None)
 
-    def _dropped_locked(self) -> int:
-        return self._stats.dropped
-
-    def _stats_balanced_and_empty_locked(self) -> bool:
-        return self._queue_spans + self._transit_spans + self._memory_unsettled + self._spooled_unsettled == 0
+    def _waiting_locked(self) -> int:
+        """Spans accepted and not yet written or dropped: queued, in transit to disk, on disk, in memory."""
+        return self._queue_spans + self._transit_spans + self._spooled_unsettled + self._memory_unsettled
 
     def _safe(self, what: str, fn) -> bool:
         try:
