@@ -26,8 +26,10 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from testkit.loopback import serve_on_loopback, stop
 
 JSON_TYPE = "application/x-amz-json-1.1"
 _DESCRIBE = {
@@ -41,6 +43,7 @@ class ReadBackEmulator:
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
         self.answered: dict[str, int] = {}  # operation -> requests this layer answered itself
+        self._answered_lock = threading.Lock()  # handler threads count concurrently
         layer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,7 +68,7 @@ class ReadBackEmulator:
                     if answer is not None:
                         status, doc = answer(json.loads(body or b"{}"), headers)
                         if status is not None:
-                            with threading.Lock():
+                            with layer._answered_lock:
                                 layer.answered[operation] = layer.answered.get(operation, 0) + 1
                             self._reply(status, [("Content-Type", JSON_TYPE)], json.dumps(doc).encode())
                             return
@@ -82,15 +85,10 @@ class ReadBackEmulator:
                 if self.command != "HEAD":
                     self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self.server, self.url = serve_on_loopback(Handler)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
 
     # --- talking to moto ----------------------------------------------------------------------
     def _forward(self, method, path, body, headers):

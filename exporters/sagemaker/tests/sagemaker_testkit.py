@@ -113,8 +113,10 @@ def parameters(description: dict) -> dict:
 
 import http.client  # noqa: E402
 import threading  # noqa: E402
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+from http.server import BaseHTTPRequestHandler  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
+
+from testkit.loopback import serve_on_loopback, stop  # noqa: E402
 
 
 class FaultProxy:
@@ -194,12 +196,7 @@ class FaultProxy:
                     self.wfile.write(data)
                 conn.close()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self.server, self.url = serve_on_loopback(Handler)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop(self.server)
