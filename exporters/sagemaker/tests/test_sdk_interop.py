@@ -99,7 +99,7 @@ def test_our_exporter_never_imports_the_sdk_or_configures_logging(aws_env, tmp_p
         "import spanchain_sagemaker\n"
         "from spanchain_sagemaker import SageMakerSpanExporter, SageMakerCallbackHandler\n"
         "assert 'boto3' not in sys.modules, 'importing the exporter class loaded boto3'\n"
-        "sys.path.insert(0, %r)\n"
+        "sys.path[:0] = %r  # this folder and the checkout (testkit)\n"
         "from sagemaker_testkit import TraceFactory\n"
         "exporter = SageMakerSpanExporter(experiment_name='hygiene', artifact_bucket='spans')\n"
         "exporter.export(TraceFactory().trace()[1])\n"
@@ -108,7 +108,7 @@ def test_our_exporter_never_imports_the_sdk_or_configures_logging(aws_env, tmp_p
         "assert exporter.stats.written == 2, exporter.stats\n"
         "assert not [m for m in sys.modules if m == 'sagemaker' or m.startswith('sagemaker.')]\n"
         "assert logging.getLogger().handlers == [], logging.getLogger().handlers\n"
-        "print('clean')\n" % os.path.dirname(__file__)
+        "print('clean')\n" % [os.path.dirname(__file__), os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))]
     )
     env = dict(os.environ)
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
