@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import gc
 import random
 import time
@@ -33,9 +34,14 @@ _CALLBACKS = (
 )
 
 
-# Turning LangChain payloads (messages, generations, documents) into what content attributes
-# hold, before rendering; `response_attributes` also reads usage and finish reasons, a small part.
-_PAYLOAD_CONVERSIONS = ("input_messages", "response_attributes", "prompt_messages", "documents_payload")
+# Turning LangChain payloads (generations, prompts, documents) into what content attributes hold,
+# before rendering (a chat model's messages are converted inside the policy's render, timed as
+# content already); `response_attributes` also reads usage and finish reasons, a small part.
+_PAYLOAD_CONVERSIONS = (
+    ("spanchain.bridge.attributes", "response_attributes"),
+    ("spanchain.bridge.attributes", "documents_payload"),
+    ("spanchain.bridge.handler", "prompt_messages"),
+)
 
 
 class _Meter:
@@ -95,7 +101,6 @@ def measure(workloads: Sequence[Any], provider: Any, invocations: int, seed: int
     from opentelemetry.sdk import trace as sdk
 
     from benchmarks.core import _floor_handler
-    from spanchain.bridge import attributes
     from spanchain.content.policy import ContentPolicy
     from spanchain.bridge.handler import OpenTelemetryCallbackHandler
 
@@ -109,8 +114,8 @@ def measure(workloads: Sequence[Any], provider: Any, invocations: int, seed: int
             for name in ("end", "set_attributes", "set_attribute", "add_event", "record_exception", "set_status", "update_name"):
                 _patch(stack, sdk.Span, name, meter, "sdk")
             _patch(stack, ContentPolicy, "render", meter, "content")
-            for name in _PAYLOAD_CONVERSIONS:
-                _patch(stack, attributes, name, meter, "content")
+            for module, name in _PAYLOAD_CONVERSIONS:
+                _patch(stack, importlib.import_module(module), name, meter, "content")
             for w in workloads:
                 floor = _floor_handler(provider)
                 ours = OpenTelemetryCallbackHandler(tracer_provider=provider)

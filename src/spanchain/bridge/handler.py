@@ -26,6 +26,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from spanchain.config import env as envvars
 from spanchain.bridge import attributes as A
 from spanchain import semconv as sc
+from spanchain.content.fragments import ChatMessages, ChatOutput
+from spanchain.content.messages import prompt_messages
 from spanchain.content.policy import ContentPolicy, RedactHook
 from spanchain.logonce import LogOnce
 from spanchain.bridge.metrics import GenAIMetrics
@@ -48,7 +50,8 @@ _LLM_TYPES = ("llm", "chat_model")
 # tenth of a run's own time.
 _NOT_ATTACHED = frozenset({"prompt", "parser"})
 _NEVER_STREAMED = frozenset({"tool", "retriever"})
-_NOT_STREAMING: tuple[Any, Optional[RunState]] = (None, None)
+# (run id, state) of the last streamed chunk's run; the sentinel id is never a run's.
+_NOT_STREAMING: tuple[Any, Optional[RunState]] = (object(), None)
 
 
 def _guarded(method: Callable) -> Callable:
@@ -109,7 +112,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
 
     run_inline = True
     raise_error = False
-    _streaming: tuple[Any, Optional[RunState]] = (None, None)  # (run_id, state) of the last chunk's run
+    _streaming: tuple[Any, Optional[RunState]] = _NOT_STREAMING
     _roots_record = True  # whether the last root run's span was recording (sampled)
 
     def __init__(
@@ -171,18 +174,20 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         self,
         run_id: UUID,
         parent_run_id: Optional[UUID],
-        *,
         run_type: str,
         name: str,
         span_name: str,
-        kind: SpanKind = SpanKind.INTERNAL,
+        kind: SpanKind,
         attributes: dict[str, Any],
-        tags: Optional[Sequence[str]] = None,
-        metadata: Optional[Mapping[str, Any]] = None,
-        content: Optional[Mapping[str, Any]] = None,
-        operation: str = "",
+        tags: Optional[Sequence[str]],
+        metadata: Optional[Mapping[str, Any]],
+        content: Optional[Mapping[str, Any]],
+        operation: str,
     ) -> RunState:
-        parent = self._registry.get(parent_run_id)
+        # Called once per run on the app's thread, positionally (keyword binding of a dozen
+        # arguments costs more than several of the lines below).
+        registry = self._registry
+        parent = registry.get(parent_run_id)
         if parent is not None:
             ctx = parent.child_context
             if ctx is None:
@@ -198,47 +203,43 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         attributes[sc.LC_RUN_ID] = run_id_str
         attributes[sc.LC_RUN_TYPE] = run_type
         attributes[sc.LC_NAME] = name
-        attributes[sc.LC_ROOT_RUN_ID] = root.run_id if root is not None else run_id_str
-        if parent_run_id is not None:
-            attributes[sc.LC_PARENT_RUN_ID] = parent.run_id if parent is not None else str(parent_run_id)
-        if tags and isinstance(tags, (list, tuple)):
-            attributes[sc.LC_TAGS] = [str(t) for t in tags]
+        if root is not None:
+            attributes[sc.LC_ROOT_RUN_ID] = root.run_id
+            attributes[sc.LC_PARENT_RUN_ID] = parent.run_id
+        else:
+            attributes[sc.LC_ROOT_RUN_ID] = run_id_str
+            if parent_run_id is not None:
+                attributes[sc.LC_PARENT_RUN_ID] = str(parent_run_id)
+        if tags and (type(tags) is list or type(tags) is tuple):
+            attributes[sc.LC_TAGS] = list(map(str, tags))
         if metadata:
-            attributes.update(A.metadata_attributes(metadata))
-            conversation = A.conversation_id(metadata)
-            if conversation is not None:
-                attributes[sc.GEN_AI_CONVERSATION_ID] = conversation
+            extra = A.metadata_attributes(metadata)
+            if extra:  # thread_id and friends are never ls_* keys: nothing to look for otherwise
+                attributes.update(extra)
+                conversation = A.conversation_id(metadata)
+                if conversation is not None:
+                    attributes[sc.GEN_AI_CONVERSATION_ID] = conversation
         if content and self._policy.capture and (parent.span.is_recording() if parent is not None else self._roots_record):
             # The span will record (its parent does, or the last root did): render the content
             # into the start attributes, saving the SDK a second, separately locked and validated
             # set_attributes call. A wrong guess costs only the rendering; the SDK drops it.
             self._render_content(content, attributes)
             content = None
-        span = self._tracer.start_span(span_name, context=ctx, kind=kind, attributes=attributes)
+        span = self._tracer.start_span(span_name, ctx, kind, attributes)
         if parent is None:
             self._roots_record = span.is_recording()
         if content and span.is_recording():
             self._set_content(span, content)
-        state = RunState(
-            span=span,
-            run_type=run_type,
-            parent=parent,
-            root=root,
-            started=time.monotonic(),
-            run_id=run_id_str,
-            name=name,
-            operation=operation,
-        )
+        state = RunState(span, run_type, parent, root, time.monotonic(), run_id_str, name, operation)
         if root is not None:
             root.descendants += 1
-        evicted = self._registry.add(run_id, state)
+        evicted = registry.add(run_id, state)
         if evicted:
             self._abandon(evicted)
         if self._attach and run_type not in _NOT_ATTACHED:
             # _start <- on_*_start (or _model_start) <- LangChain: 2 frames up at least. Tools and
             # retrievers are never started from a stream's generator: no frame walk for them.
-            frame = stream_frame(2) if run_type not in _NEVER_STREAMED else None
-            state.attachment = Attachment(span, frame)
+            state.attachment = Attachment(span, stream_frame(2) if run_type not in _NEVER_STREAMED else None)
         return state
 
     def _start_bare(self, callback: str, kwargs: Mapping[str, Any]) -> None:
@@ -251,10 +252,15 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             self._start(
                 run_id,
                 parent if isinstance(parent, UUID) else None,
-                run_type=run_type,
-                name=run_type,
-                span_name=run_type,
-                attributes={},
+                run_type,
+                run_type,
+                run_type,
+                SpanKind.INTERNAL,
+                {},
+                None,
+                None,
+                None,
+                "",
             )
         except Exception as exc:
             self._log.warning("bare-start", "spanchain: could not record a bare span: %r", exc)
@@ -345,7 +351,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:1024]))
         if state.retries:
             attrs[sc.LC_RETRIES] = state.retries
-        if state.run_type not in _LLM_TYPES:
+        rolled_up = state.llm_calls or state.tool_calls or state.errors
+        if rolled_up and state.run_type not in _LLM_TYPES:
             self._rollup_attributes(state, attrs)
         if state.root is None:
             attrs[sc.LC_DESCENDANTS] = state.descendants
@@ -354,9 +361,10 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         if attrs:
             span.set_attributes(attrs)  # one call: the SDK takes its lock and validates per call
         span.end()
-        self._propagate(state)
+        if rolled_up and state.parent is not None:
+            self._propagate(state)
         if state.operation:
-            self._metrics.record(state, time.monotonic() - state.started, error_type)
+            self._metrics.record(state, error_type)
         return state
 
     @staticmethod
@@ -439,18 +447,18 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
                 if operation:
                     attrs[sc.GEN_AI_OPERATION_NAME] = operation
                     span_name = f"{operation} {name}"
-            defers_inputs = bool(kwargs.get("defers_inputs"))
             state = self._start(
                 run_id,
                 parent_run_id,
-                run_type=run_type,
-                name=name,
-                span_name=span_name,
-                attributes=attrs,
-                tags=tags,
-                metadata=metadata,
-                content=None if defers_inputs else {sc.LC_INPUT: inputs},
-                operation=operation,
+                run_type,
+                name,
+                span_name,
+                SpanKind.INTERNAL,
+                attrs,
+                tags,
+                metadata,
+                None if kwargs.get("defers_inputs") else {sc.LC_INPUT: inputs},
+                operation,
             )
             if operation == sc.OP_INVOKE_AGENT:
                 state.is_agent = True
@@ -502,15 +510,15 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         state = self._start(
             run_id,
             parent_run_id,
-            run_type=run_type,
-            name=A.run_name(serialized, kwargs, model),
-            span_name=f"{operation} {model}",
-            kind=SpanKind.CLIENT,
-            attributes=attrs,
-            tags=tags,
-            metadata=metadata,
-            content=content,
-            operation=operation,
+            run_type,
+            A.run_name(serialized, kwargs, model),
+            f"{operation} {model}",
+            SpanKind.CLIENT,
+            attrs,
+            tags,
+            metadata,
+            content,
+            operation,
         )
         state.model = model
         state.provider = provider
@@ -529,11 +537,10 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             def content() -> dict[str, Any]:
-                system, rest = A.input_messages(messages)
                 tools = (kwargs.get("invocation_params") or {}).get("tools")
                 return {
-                    sc.GEN_AI_INPUT_MESSAGES: rest,
-                    sc.GEN_AI_SYSTEM_INSTRUCTIONS: system or None,
+                    sc.GEN_AI_INPUT_MESSAGES: ChatMessages(messages, system=False),
+                    sc.GEN_AI_SYSTEM_INSTRUCTIONS: ChatMessages(messages, system=True),
                     sc.GEN_AI_TOOL_DEFINITIONS: tools or None,
                 }
 
@@ -561,22 +568,28 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
                 tags,
                 metadata,
                 kwargs,
-                lambda: {sc.GEN_AI_INPUT_MESSAGES: A.prompt_messages(prompts)},
+                lambda: {sc.GEN_AI_INPUT_MESSAGES: prompt_messages(prompts)},
             )
         except Exception as exc:
             self._start_failed("on_llm_start", exc, run_id, parent_run_id)
 
     def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
-        # Hot path (once per streamed chunk): O(1), no span calls except on the first chunk.
+        # Hot path (once per streamed chunk): one identity test and one increment, nothing else.
         # The run streaming now is remembered by identity: LangChain passes the same UUID object
         # for every chunk, and a registry lookup would hash it in Python (UUID.__hash__) each time.
+        streaming = self._streaming
+        if run_id is streaming[0]:
+            streaming[1].chunks += 1
+            return
+        self._next_stream_chunk(run_id)
+
+    def _next_stream_chunk(self, run_id: Any) -> None:
+        """A chunk of a run other than the last chunk's: its first chunk, or streams interleaving."""
         try:
-            last_id, state = self._streaming
-            if state is None or run_id is not last_id:
-                state = self._registry.get(run_id)
-                if state is None:
-                    return
-                self._streaming = (run_id, state)
+            state = self._registry.get(run_id)
+            if state is None:
+                return
+            self._streaming = (run_id, state)
             state.chunks += 1
             if state.first_chunk_at is None:
                 state.first_chunk_at = time.monotonic()
@@ -600,7 +613,7 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
                     attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = state.first_chunk_at - state.started
             if sc.GEN_AI_RESPONSE_MODEL in attrs:
                 state.model = attrs[sc.GEN_AI_RESPONSE_MODEL]
-            self._finish(run_id, attrs, content={sc.GEN_AI_OUTPUT_MESSAGES: messages or None})
+            self._finish(run_id, attrs, content={sc.GEN_AI_OUTPUT_MESSAGES: ChatOutput(messages) if messages else None})
         except Exception as exc:
             self._end_failed("on_llm_end", exc, run_id)
 
@@ -644,14 +657,15 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             state = self._start(
                 run_id,
                 parent_run_id,
-                run_type="tool",
-                name=name,
-                span_name=f"{sc.OP_EXECUTE_TOOL} {name}",
-                attributes=attrs,
-                tags=tags,
-                metadata=metadata,
-                content={sc.GEN_AI_TOOL_CALL_ARGUMENTS: inputs if inputs is not None else input_str},
-                operation=sc.OP_EXECUTE_TOOL,
+                "tool",
+                name,
+                f"{sc.OP_EXECUTE_TOOL} {name}",
+                SpanKind.INTERNAL,
+                attrs,
+                tags,
+                metadata,
+                {sc.GEN_AI_TOOL_CALL_ARGUMENTS: inputs if inputs is not None else input_str},
+                sc.OP_EXECUTE_TOOL,
             )
             state.tool_calls = 1
         except Exception as exc:
@@ -693,14 +707,15 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
             self._start(
                 run_id,
                 parent_run_id,
-                run_type="retriever",
-                name=name,
-                span_name=f"{sc.OP_RETRIEVAL} {name}",
-                attributes={sc.GEN_AI_OPERATION_NAME: sc.OP_RETRIEVAL},
-                tags=tags,
-                metadata=metadata,
-                content={sc.GEN_AI_RETRIEVAL_QUERY_TEXT: query},
-                operation=sc.OP_RETRIEVAL,
+                "retriever",
+                name,
+                f"{sc.OP_RETRIEVAL} {name}",
+                SpanKind.INTERNAL,
+                {sc.GEN_AI_OPERATION_NAME: sc.OP_RETRIEVAL},
+                tags,
+                metadata,
+                {sc.GEN_AI_RETRIEVAL_QUERY_TEXT: query},
+                sc.OP_RETRIEVAL,
             )
         except Exception as exc:
             self._start_failed("on_retriever_start", exc, run_id, parent_run_id)

@@ -62,9 +62,11 @@ class GenAIMetrics:
         self._ready = True
         return True
 
-    def record(self, state: Any, duration_s: float, error_type: Optional[str]) -> None:
+    def record(self, state: Any, error_type: Optional[str]) -> None:
+        """Record a finished run's duration (and, for model calls, tokens and time to first chunk)."""
         if not self._instruments():
             return
+        duration_s = time.monotonic() - state.started
         attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: state.operation}
         if state.operation in _MODEL_OPERATIONS:
             attrs[sc.GEN_AI_PROVIDER_NAME] = state.provider

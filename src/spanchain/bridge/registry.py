@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional
 from uuid import UUID
@@ -48,15 +47,23 @@ class RunState:
     errors: int = 0
 
 
-def _key(run_id: object) -> object:
-    """The dict key for a run id: a UUID's integer, whose hash is computed in C (UUID.__hash__ is
-    Python code, and the registry is consulted several times per run)."""
-    return run_id.int if type(run_id) is UUID else run_id
+# A run's dict key is its UUID's integer, whose hash is computed in C (UUID.__hash__ is Python
+# code, and the registry is consulted several times per run); other ids are used as they are.
+
+
+_NO_EVICTIONS: list[tuple[RunState, str]] = []  # returned, never mutated
 
 
 class RunRegistry:
+    """A dict in start order (dicts keep insertion order): the oldest runs come first.
+
+    Every run passes through `add`, `get` and `pop` on the app's thread, so they take no lock in
+    the common case: one dict operation is atomic under the GIL. Only an `add` that must sweep
+    expired runs or make room takes the lock, and sweeping tolerates runs leaving meanwhile.
+    """
+
     def __init__(self, ttl_s: float = 3600.0, max_runs: int = 10_000, clock=time.monotonic):
-        self._runs: "OrderedDict[object, RunState]" = OrderedDict()
+        self._runs: dict[object, RunState] = {}
         self._lock = threading.Lock()
         self._ttl_s = ttl_s
         self._max_runs = max(1, max_runs)
@@ -69,33 +76,35 @@ class RunRegistry:
     def get(self, run_id: Optional[UUID]) -> Optional[RunState]:
         if run_id is None:
             return None
-        return self._runs.get(_key(run_id))  # dict reads are atomic under the GIL
+        return self._runs.get(run_id.int if type(run_id) is UUID else run_id)
 
     def add(self, run_id: UUID, state: RunState) -> list[tuple[RunState, str]]:
         """Register a run; returns runs that must now be ended as abandoned (reason)."""
+        key = run_id.int if type(run_id) is UUID else run_id
+        runs = self._runs
+        if state.started < self._next_sweep and len(runs) < self._max_runs and key not in runs:
+            runs[key] = state
+            return _NO_EVICTIONS
         evicted: list[tuple[RunState, str]] = []
         with self._lock:
             if state.started >= self._next_sweep:
                 evicted.extend(self._sweep_locked(state.started))
-            key = _key(run_id)
-            previous = self._runs.pop(key, None)
+            previous = runs.pop(key, None)
             if previous is not None:
                 evicted.append((previous, "duplicate_run_id"))
-            self._runs[key] = state
-            while len(self._runs) > self._max_runs:
-                try:
-                    _, oldest = self._runs.popitem(last=False)
-                except KeyError:  # emptied meanwhile by lock-free pops
+            runs[key] = state
+            while len(runs) > self._max_runs:
+                oldest = self._oldest()
+                if oldest is None:
                     break
-                evicted.append((oldest, "capacity"))
+                if runs.pop(oldest[0], None) is oldest[1]:
+                    evicted.append((oldest[1], "capacity"))
         return evicted
 
     def pop(self, run_id: Optional[UUID]) -> Optional[RunState]:
         if run_id is None:
             return None
-        # No lock: one OrderedDict.pop is atomic under the GIL, and add()/sweep() tolerate a run
-        # leaving between their steps.
-        return self._runs.pop(_key(run_id), None)
+        return self._runs.pop(run_id.int if type(run_id) is UUID else run_id, None)
 
     def sweep(self) -> list[tuple[RunState, str]]:
         with self._lock:
@@ -103,7 +112,7 @@ class RunRegistry:
 
     def drain(self) -> list[tuple[RunState, str]]:
         with self._lock:
-            runs, self._runs = self._runs, OrderedDict()
+            runs, self._runs = self._runs, {}
         # list() copies in C, so a lock-free pop elsewhere cannot interleave with the copy.
         return [(s, "shutdown") for s in list(runs.values())]
 

@@ -9,11 +9,12 @@ does the `capture_content=False` option.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from spanchain.config import env as envvars
 from spanchain.config.resolve import FALSE_WORDS
+from spanchain.content.fragments import ChatMessages, ChatOutput, MessageTexts
 from spanchain.content.serialize import to_json
 
 CAPTURE_ENV = envvars.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
@@ -21,6 +22,8 @@ MAX_LENGTH_ENV = envvars.SPANCHAIN_MAX_CONTENT_LENGTH
 OTEL_VALUE_LIMIT_ENV = envvars.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT
 DEFAULT_MAX_LENGTH = 32_768
 TRUNCATION_MARK = "…[truncated {} chars]"
+
+_SCALARS = frozenset({bool, int, float, type(None)})
 
 # A redaction hook gets (attribute name, text) and returns the text to keep, or None to drop it.
 RedactHook = Callable[[str, str], Optional[str]]
@@ -61,6 +64,13 @@ class ContentPolicy:
     max_length: int = DEFAULT_MAX_LENGTH
     redact: RedactHook | None = None
     redact_secrets: bool = True
+    # Each message's rendered text, kept while the message lives (fragments.py).
+    _texts: MessageTexts = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Extra patterns may match anything, across pieces too: then every payload is masked whole.
+        whole = self.redact_secrets and bool(os.environ.get(envvars.SPANCHAIN_REDACT_PATTERNS, "").strip())
+        object.__setattr__(self, "_texts", MessageTexts(_mask if self.redact_secrets else _unmasked, whole))
 
     @classmethod
     def resolve(
@@ -83,9 +93,24 @@ class ContentPolicy:
     def render(self, name: str, value: Any) -> tuple[str | None, bool]:
         """(text to store or None to drop, truncated?). Never raises."""
         try:
-            text = to_json(value)
-            if self.redact_secrets:
-                text = _redact_secrets(text)
+            cls = type(value)
+            if cls is str:
+                text = self._texts.text(value) if self.redact_secrets else value
+            elif cls in _SCALARS:
+                text = to_json(value)  # digits, true, false, null: no secret rule can match them
+            elif cls is ChatMessages:
+                text = self._texts.chat(value)
+                if text is None:
+                    return None, False
+            elif cls is ChatOutput:
+                text = self._texts.output(value)
+            else:
+                # A graph's state or a long history is assembled from its messages' kept text.
+                text = self._texts.render(value) if cls is dict or cls is list or cls is tuple else None
+                if text is None:
+                    text = to_json(value)
+                    if self.redact_secrets:
+                        text = _redact_secrets(text)
             if self.redact is not None:
                 text = self.redact(name, text)
                 if text is None:
@@ -110,6 +135,14 @@ def _secrets_from_env() -> bool:
     if raw is None or not raw.strip():
         return True
     return raw.strip().lower() not in _OFF_VALUES
+
+
+def _mask(text: str) -> str:
+    return _redact_secrets(text)
+
+
+def _unmasked(text: str) -> str:
+    return text
 
 
 def _redact_secrets(text: str) -> str:

@@ -58,6 +58,9 @@ _BUILTIN: list[tuple[str, str]] = [
     (r"\bglpat-[A-Za-z0-9_\-]{20,}", REDACTED),  # GitLab
 ]
 
+# No built-in rule matches fewer characters than this ("pwd=abc"): shorter text skips the probes.
+SHORTEST_SECRET = 7
+
 # Literal prefixes of rules 7 (AWS key ids) and 8 (GitHub tokens). Tested with `in` (a fast
 # substring search): a regex alternation of them, having no common literal prefix, is tried at
 # every position of the text (~35 µs per KB, measured on the tool-calling loop's messages).
@@ -160,9 +163,10 @@ class Redactor:
         if not text:
             return text
         if self.enabled:
-            for index in sorted(_rules_to_run(text)):  # the rules' own order, as without the probes
-                pattern, replacement = self._builtin[index]
-                text = pattern.sub(replacement, text)
+            if len(text) >= SHORTEST_SECRET:
+                for index in sorted(_rules_to_run(text)):  # the rules' own order, as without the probes
+                    pattern, replacement = self._builtin[index]
+                    text = pattern.sub(replacement, text)
             for pattern in self._extra:
                 text = pattern.sub(REDACTED, text)
         return valid_unicode(text)

@@ -27,7 +27,7 @@ def _fallback(obj: Any) -> Any:
     their (JSON-native, as a rule) content in C and calls back here only for what it does not
     know. Anything it refuses (NaN, a cycle) makes `to_json` take the total path instead.
     """
-    kind, extras = _kind(type(obj))
+    kind, extras = kind_of(type(obj))
     if kind == "message":
         out = {"type": obj.type, "content": obj.content}
         for extra in extras:
@@ -66,7 +66,8 @@ def _make_encode() -> Any:
     return lambda obj: "".join(chunks(obj, 0))
 
 
-_encode = _make_encode()
+# Raises ValueError (NaN, inf), TypeError or RecursionError (a cycle) where `to_json` would not.
+encode = _make_encode()
 
 
 def to_json(obj: Any) -> str:
@@ -74,7 +75,7 @@ def to_json(obj: Any) -> str:
     if isinstance(obj, str):
         return obj
     try:
-        return _encode(obj)
+        return encode(obj)
     except (ValueError, TypeError, RecursionError):
         # NaN/inf, cycles, non-string keys: take the slow, total path.
         try:
@@ -122,7 +123,7 @@ _MESSAGE_EXTRAS = ("name", "tool_calls", "tool_call_id", "invalid_tool_calls")
 _KINDS: dict[type, tuple[str, tuple[str, ...]]] = {}
 
 
-def _kind(cls: type) -> tuple[str, tuple[str, ...]]:
+def kind_of(cls: type) -> tuple[str, tuple[str, ...]]:
     known = _KINDS.get(cls)
     if known is not None:
         return known
@@ -162,7 +163,7 @@ def _container(obj: Any, depth: int, seen: set[int]) -> Any:
         if len(items) > _MAX_ITEMS:
             out_list.append(f"… {len(obj) - _MAX_ITEMS} more items")
         return out_list
-    kind, extras = _kind(type(obj))
+    kind, extras = kind_of(type(obj))
     try:
         if kind == "message":
             # A reader needs a message's type, content and tool calls; its usage and response

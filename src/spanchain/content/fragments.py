@@ -1,0 +1,267 @@
+"""Rendered text of LangChain messages, made once per message instead of once per span.
+
+An agent's message history reaches every later step: each model call's input, each graph node's
+input state, each tool node's state. Rendering it again for every span made content capture
+grow with the square of the number of steps, and most of a span's content time was spent
+rendering and secret-scanning messages it had rendered before. So the text of a message (JSON,
+secrets already masked) is kept per message object, keyed by identity, for as long as the message
+lives (a weak reference; at most `_MAX_ENTRIES` at once), and made again if the message's content
+is replaced. Payloads are then assembled from those pieces; only what lies between them is new text.
+
+Masking the pieces separately gives the text that masking the whole would: the pieces are whole
+JSON values separated by ", " and brackets, and every built-in rule stops at whitespace or at a
+quote or brace before it could reach from one piece into the next, except the PEM-block rule.
+Text that could hold a PEM block ("-----"), and every payload when extra patterns are configured,
+is therefore rendered and masked whole (the old path). `tests/test_property_content.py` checks the
+two paths agree.
+"""
+
+from __future__ import annotations
+
+import weakref
+from json.encoder import encode_basestring
+from typing import Any, Callable, Optional, Sequence
+
+from spanchain.content.messages import input_messages, message_to_part_dict, _parts
+from spanchain.content.serialize import encode, kind_of, to_json
+
+_MAX_ENTRIES = 1024  # messages whose text is kept; then the cache starts afresh
+_MAX_WALKED = 64  # containers larger than this (unless they hold messages) are encoded whole
+_MAX_DEPTH = 3  # levels of dicts and lists assembled piece by piece; deeper ones encoded whole
+_PEM = "-----"
+# Fewer messages than this are rendered whole: keeping a message's text costs more than rendering
+# it once or twice, and histories long enough to repeat (agents' loops) pass this at their third
+# message.
+_MIN_MESSAGES = 3
+
+
+class _Whole(Exception):
+    """This payload must be rendered and masked as one text (see module doc)."""
+
+
+class ChatMessages:
+    """A chat model's input messages, rendered in the GenAI shape when the span records: the
+    conversation (`system=False`) or its system instructions (`system=True`)."""
+
+    __slots__ = ("batches", "system")
+
+    def __init__(self, batches: Sequence[Sequence[Any]], system: bool) -> None:
+        self.batches = batches
+        self.system = system
+
+
+class ChatOutput:
+    """A model's output messages: (message or None, text when no message, finish reason or None)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[tuple[Any, Any, Optional[str]]]) -> None:
+        self.items = items
+
+
+class _Entry:
+    __slots__ = ("ref", "content", "lc", "role", "genai")
+
+    def __init__(self, ref: "weakref.ref[Any]", content: Any) -> None:
+        self.ref = ref
+        self.content = content
+        self.lc: Optional[str] = None  # LangChain shape: {"type", "content", ...}
+        self.role = ""
+        self.genai: Optional[str] = None  # GenAI shape; a system message's parts, unbracketed
+
+
+def _is_message(obj: Any) -> bool:
+    return kind_of(type(obj))[0] == "message"
+
+
+class MessageTexts:
+    """Per-message rendered text (see module doc); `mask` is applied once to each new piece."""
+
+    def __init__(self, mask: Callable[[str], str], whole: bool = False) -> None:
+        self._mask = mask
+        self._whole = whole  # every payload rendered and masked as one text
+        self._entries: dict[int, _Entry] = {}
+        # The last text masked, and its masked form: one run's output is often the next one's
+        # (a chain's last step and the chain itself end with the same string).
+        self._last: tuple[Any, str] = (None, "")
+        # The last chat input converted whole: (batches, system parts, other messages), for the
+        # second of its two attributes.
+        self._last_chat: tuple[Any, list, list] = (None, [], [])
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _entry(self, message: Any) -> _Entry:
+        key = id(message)
+        entries = self._entries
+        entry = entries.get(key)
+        content = message.content
+        if entry is not None and entry.ref() is message and entry.content is content:
+            return entry
+        # No callback on the weak reference: an entry outlives its message until evicted (at most
+        # _MAX_ENTRIES are kept), and the identity check above never lets a new message that
+        # reuses the id see it. A callback would cost more than the text saves for a message
+        # rendered once or twice.
+        entry = _Entry(weakref.ref(message), content)
+        if len(entries) >= _MAX_ENTRIES:
+            # Start afresh rather than evict the oldest: removing from the front of a dict leaves
+            # holes that every later `next(iter(...))` walks over.
+            entries.clear()
+        entries[key] = entry
+        return entry
+
+    def _masked(self, text: str) -> str:
+        if self._whole or _PEM in text:
+            raise _Whole
+        return self._mask(text)
+
+    def text(self, text: str) -> str:
+        """A string value, masked."""
+        last = self._last
+        if last[0] is text:
+            return last[1]
+        masked = self._mask(text)
+        self._last = (text, masked)
+        return masked
+
+    # --- the LangChain shape (chain inputs and outputs, graph state) -------------------------
+    def lc(self, message: Any) -> str:
+        entry = self._entry(message)
+        text = entry.lc
+        if text is None:
+            text = entry.lc = self._masked(encode(message))
+        return text
+
+    def render(self, value: Any) -> Optional[str]:
+        """Masked JSON text of `value`, built from its messages' kept text; None when no message
+        sits near its top (or it must be rendered whole): the caller renders it the usual way."""
+        if self._whole or not _holds_messages(value):
+            return None
+        pieces: list[str] = []
+        fresh: list[str] = []
+        try:
+            self._walk(value, pieces, fresh, 0)
+            if fresh:
+                pieces.append(self._masked("".join(fresh)))
+        except (_Whole, ValueError, TypeError, RecursionError):
+            return None
+        return "".join(pieces)
+
+    def _walk(self, obj: Any, pieces: list[str], fresh: list[str], depth: int) -> None:
+        cls = type(obj)
+        if cls is dict:
+            if depth >= _MAX_DEPTH or len(obj) > _MAX_WALKED:
+                fresh.append(encode(obj))
+                return
+            fresh.append("{")
+            separator = ""
+            for key, item in obj.items():
+                if type(key) is not str:
+                    raise _Whole  # json's own key conversion: leave it to the encoder
+                fresh.append(separator + encode_basestring(key) + ": ")
+                separator = ", "
+                self._walk(item, pieces, fresh, depth + 1)
+            fresh.append("}")
+            return
+        if cls is list or cls is tuple:
+            if not obj:
+                fresh.append("[]")
+                return
+            if depth >= _MAX_DEPTH or (len(obj) > _MAX_WALKED and not _is_message(obj[0])):
+                fresh.append(encode(obj))
+                return
+            fresh.append("[")
+            separator = ""
+            for item in obj:
+                if separator:
+                    fresh.append(separator)
+                separator = ", "
+                self._walk(item, pieces, fresh, depth + 1)
+            fresh.append("]")
+            return
+        kind = kind_of(cls)[0]
+        if kind == "message":
+            if fresh:
+                pieces.append(self._masked("".join(fresh)))
+                fresh.clear()
+            pieces.append(self.lc(obj))
+            return
+        if kind == "prompt":
+            messages = getattr(obj, "messages", None)
+            if type(messages) is list:
+                self._walk({"messages": messages}, pieces, fresh, depth)
+                return
+        fresh.append(encode(obj))
+
+    # --- the GenAI shape (a chat model's input and output messages) -----------------------------
+    def _genai(self, message: Any) -> _Entry:
+        entry = self._entry(message)
+        if entry.genai is None:
+            converted = message_to_part_dict(message)
+            role = converted["role"]
+            text = encode(converted["parts"])[1:-1] if role == "system" else encode(converted)
+            entry.genai = self._masked(text)
+            entry.role = role
+        return entry
+
+    def chat(self, value: ChatMessages) -> Optional[str]:
+        """The text of a chat model's input messages or system instructions (None: no system
+        instructions). A short conversation, or one holding something other than LangChain
+        messages, is converted once for both attributes and rendered whole."""
+        batches = value.batches or ()
+        if len(batches) == 1 and len(batches[0] or ()) >= _MIN_MESSAGES:
+            try:
+                texts = []
+                for message in batches[0]:
+                    if not _is_message(message):
+                        raise _Whole
+                    entry = self._genai(message)
+                    if (entry.role == "system") is value.system and entry.genai:
+                        texts.append(entry.genai)
+                if value.system and not texts:
+                    return None
+                return "[" + ", ".join(texts) + "]"
+            except (_Whole, ValueError, TypeError, RecursionError):
+                pass
+        last = self._last_chat
+        if last[0] is batches:
+            system, rest = last[1], last[2]
+        else:
+            system, rest = input_messages(batches)
+            self._last_chat = (batches, system, rest)
+        if not value.system:
+            return self._mask(to_json(rest))
+        return self._mask(to_json(system)) if system else None
+
+    def output(self, value: ChatOutput) -> str:
+        """The text of a model's output messages, rendered whole: they are new messages, whose
+        text would be kept for nothing unless a later call's history holds them (and then it is
+        kept there)."""
+        messages = []
+        for message, text, reason in value.items:
+            if message is not None:
+                converted = message_to_part_dict(message)
+                converted["role"] = "assistant"
+            else:
+                converted = {"role": "assistant", "parts": _parts(text)}
+            if reason is not None:
+                converted["finish_reason"] = reason
+            messages.append(converted)
+        return self._mask(to_json(messages))
+
+
+def _holds_messages(value: Any) -> bool:
+    """Whether `value` is a history worth assembling from kept texts: a list of messages, bare or
+    as a value of a dict (a graph's state), of `_MIN_MESSAGES` or more."""
+    cls = type(value)
+    if cls is dict:
+        if len(value) > _MAX_WALKED:
+            return False
+        for item in value.values():
+            item_cls = type(item)
+            if (item_cls is list or item_cls is tuple) and len(item) >= _MIN_MESSAGES and _is_message(item[0]):
+                return True
+        return False
+    if cls is list or cls is tuple:
+        return len(value) >= _MIN_MESSAGES and _is_message(value[0])
+    return False
