@@ -88,10 +88,11 @@ def model_name(
 ) -> str:
     params = mapping(invocation_params)
     serialized = mapping(serialized)
-    for key in _MODEL_KEYS:
-        value = params.get(key)
-        if isinstance(value, str) and value:
-            return value
+    if not params.keys().isdisjoint(_MODEL_KEYS):
+        for key in _MODEL_KEYS:
+            value = params.get(key)
+            if isinstance(value, str) and value:
+                return value
     value = mapping(metadata).get("ls_model_name")
     if isinstance(value, str) and value:
         return value
@@ -194,26 +195,22 @@ def _usage_from_metadata(generations: Iterable[Any]) -> dict[str, int] | None:
         if not usage:
             continue
         found = True
-        pairs = (
-            (sc.GEN_AI_USAGE_INPUT_TOKENS, usage.get("input_tokens")),
-            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.get("output_tokens")),
-            (
-                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-                (usage.get("input_token_details") or {}).get("cache_read"),
-            ),
-            (
-                sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
-                (usage.get("input_token_details") or {}).get("cache_creation"),
-            ),
-            (
-                sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-                (usage.get("output_token_details") or {}).get("reasoning"),
-            ),
-        )
-        for attr, value in pairs:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                totals[attr] = totals.get(attr, 0) + int(value)
+        _add_tokens(totals, sc.GEN_AI_USAGE_INPUT_TOKENS, usage.get("input_tokens"))
+        _add_tokens(totals, sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.get("output_tokens"))
+        details = usage.get("input_token_details")
+        if details:
+            _add_tokens(totals, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, details.get("cache_read"))
+            _add_tokens(totals, sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, details.get("cache_creation"))
+        details = usage.get("output_token_details")
+        if details:
+            _add_tokens(totals, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, details.get("reasoning"))
     return totals if found else None
+
+
+def _add_tokens(totals: dict[str, int], attr: str, value: Any) -> None:
+    cls = type(value)
+    if cls is int or cls is float or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        totals[attr] = totals.get(attr, 0) + int(value)
 
 
 def _usage_from_llm_output(llm_output: Mapping[str, Any] | None) -> dict[str, int] | None:
@@ -304,9 +301,22 @@ def _scalar(value: Any) -> Any:
     return to_json(value)
 
 
+# Key sets (in order) of metadata that records nothing: only LangChain's ls_* hints and
+# lc_versions, what every model call carries. Decided once per key set.
+_NOTHING_TO_RECORD: set[tuple[Any, ...]] = set()
+
+
 def metadata_attributes(metadata: Mapping[str, Any] | None, limit: int = 64) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if not metadata or not _is_mapping(metadata):
+        return out
+    keys = tuple(metadata)
+    if keys in _NOTHING_TO_RECORD:
+        return out
+    if len(_NOTHING_TO_RECORD) < 1024 and all(
+        type(k) is str and (k.startswith("ls_") or k == "lc_versions") for k in keys
+    ):
+        _NOTHING_TO_RECORD.add(keys)
         return out
     for i, (key, value) in enumerate(metadata.items()):
         if i >= limit:

@@ -49,7 +49,7 @@ class RunScope(Span):
 
     def _target(self) -> Span:
         node: Span = self
-        while isinstance(node, RunScope):
+        while type(node) is RunScope:  # never subclassed; an ABC isinstance check costs more
             if not node.ended:
                 frame = node.frame
                 if frame is None or frame.f_back is not None:
@@ -92,18 +92,42 @@ class RunScope(Span):
             target.end(end_time)
 
 
+# The key OTel keeps the current span under, learnt once through its public API, and the context
+# variable behind OTel's default runtime context. A run is attached on the app's thread for every
+# run; through these, attaching skips three API layers and an ABC isinstance check per lookup.
+_SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))
+_runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+_CONTEXT_VAR: Optional[contextvars.ContextVar] = getattr(_runtime, "_current_context", None)
+if not isinstance(_CONTEXT_VAR, contextvars.ContextVar) or type(_runtime).__name__ != "ContextVarsRuntimeContext":
+    _CONTEXT_VAR = None  # another runtime context (OTEL_PYTHON_CONTEXT): go through the API
+
+
+def _current_context() -> Context:
+    return _CONTEXT_VAR.get() if _CONTEXT_VAR is not None else otel_context.get_current()
+
+
+def current_span(ctx: Optional[Context] = None) -> Span:
+    """`trace.get_current_span`, minus its layers: the span in `ctx` (default: the current context)."""
+    span = (ctx if ctx is not None else _current_context()).get(_SPAN_KEY)
+    if span is None:
+        return trace.INVALID_SPAN
+    if type(span) is RunScope or isinstance(span, Span):
+        return span
+    return trace.INVALID_SPAN
+
+
 def settled(span: Span) -> Span:
     """`span` with ended RunScopes skipped, so chains of stale scopes never grow."""
     node = span
-    while isinstance(node, RunScope) and node.ended:
+    while type(node) is RunScope and node.ended:
         node = node._previous
     return node
 
 
 def ambient_span(ctx: Optional[Context] = None) -> Span:
     """The innermost current span that is not one of our runs (the app's own span, if any)."""
-    node = trace.get_current_span(ctx)
-    while isinstance(node, RunScope):
+    node = current_span(ctx)
+    while type(node) is RunScope:
         node = node._previous
     return node
 
@@ -171,10 +195,10 @@ class Attachment:
     __slots__ = ("scope", "_ctx", "_token")
 
     def __init__(self, span: Span, frame: Optional[FrameType] = None) -> None:
-        current = otel_context.get_current()
-        self.scope = RunScope(span, settled(trace.get_current_span(current)), frame)
+        current = _current_context()
+        self.scope = RunScope(span, settled(current_span(current)), frame)
         self._ctx = trace.set_span_in_context(self.scope, current)
-        self._token = otel_context.attach(self._ctx)
+        self._token = _CONTEXT_VAR.set(self._ctx) if _CONTEXT_VAR is not None else otel_context.attach(self._ctx)
 
     def release(self) -> None:
         """Mark the run ended; restore the previous context if we are still on top of it."""
@@ -184,7 +208,7 @@ class Attachment:
         if token is None:
             return
         self._token = None
-        if otel_context.get_current() is not self._ctx:
+        if _current_context() is not self._ctx:
             return  # someone attached on top, or we are elsewhere: the ended scope is harmless
         if isinstance(token, contextvars.Token):
             try:
