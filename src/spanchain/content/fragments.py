@@ -234,20 +234,31 @@ class MessageTexts:
         return self._mask(to_json(system)) if system else None
 
     def output(self, value: ChatOutput) -> str:
-        """The text of a model's output messages, rendered whole: they are new messages, whose
-        text would be kept for nothing unless a later call's history holds them (and then it is
-        kept there)."""
-        messages = []
+        """The text of a model's output messages. A LangChain message's text is kept: the next
+        call of an agent's loop has it in its history."""
+        texts = []
         for message, text, reason in value.items:
-            if message is not None:
-                converted = message_to_part_dict(message)
-                converted["role"] = "assistant"
-            else:
-                converted = {"role": "assistant", "parts": _parts(text)}
-            if reason is not None:
-                converted["finish_reason"] = reason
-            messages.append(converted)
-        return self._mask(to_json(messages))
+            texts.append(self._output_one(message, text, reason))
+        return "[" + ", ".join(texts) + "]"
+
+    def _output_one(self, message: Any, text: Any, reason: Optional[str]) -> str:
+        if message is not None and _is_message(message):
+            try:
+                entry = self._genai(message)
+                if entry.role == "assistant":  # the shape an output message has, minus its reason
+                    if reason is None:
+                        return entry.genai
+                    return entry.genai[:-1] + self._mask(', "finish_reason": ' + encode_basestring(reason) + "}")
+            except (_Whole, ValueError, TypeError, RecursionError):
+                pass
+        if message is not None:
+            converted = message_to_part_dict(message)
+            converted["role"] = "assistant"
+        else:
+            converted = {"role": "assistant", "parts": _parts(text)}
+        if reason is not None:
+            converted["finish_reason"] = reason
+        return self._mask(to_json(converted))
 
 
 def _holds_messages(value: Any) -> bool:
