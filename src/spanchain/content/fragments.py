@@ -5,8 +5,8 @@ input state, each tool node's state. Rendering it again for every span made cont
 grow with the square of the number of steps, and most of a span's content time was spent
 rendering and secret-scanning messages it had rendered before. So the text of a message (JSON,
 secrets already masked) is kept per message object, keyed by identity, for as long as the message
-lives (a weak reference; at most `_MAX_ENTRIES` at once), and made again if the message's content
-is replaced. Payloads are then assembled from those pieces; only what lies between them is new text.
+lives (a weak reference drops it with the message; at most `_MAX_ENTRIES` at once), and made again
+if the message's content is replaced. Payloads are then assembled from those pieces; only what lies between them is new text.
 
 Masking the pieces separately gives the text that masking the whole would: the pieces are whole
 JSON values separated by ", " and brackets, and every built-in rule stops at whitespace or at a
@@ -98,11 +98,9 @@ class MessageTexts:
         content = message.content
         if entry is not None and entry.ref() is message and entry.content is content:
             return entry
-        # No callback on the weak reference: an entry outlives its message until evicted (at most
-        # _MAX_ENTRIES are kept), and the identity check above never lets a new message that
-        # reuses the id see it. A callback would cost more than the text saves for a message
-        # rendered once or twice.
-        entry = _Entry(weakref.ref(message), content)
+        # The entry leaves with its message (the weak reference's callback), so nothing is kept
+        # for messages the app has let go; the identity check above covers the moment between.
+        entry = _Entry(weakref.ref(message, lambda _, key=key: entries.pop(key, None)), content)
         if len(entries) >= _MAX_ENTRIES:
             # Start afresh rather than evict the oldest: removing from the front of a dict leaves
             # holes that every later `next(iter(...))` walks over.
