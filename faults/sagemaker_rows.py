@@ -15,7 +15,7 @@ from pathlib import Path
 
 from faults.app import App
 from faults.harness import Row, Timer, drain, environ, finish
-from faults.proxy import FaultProxy
+from testkit.fault_proxy import FaultProxy
 
 BUCKET = "spanchain-faults"
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def sagemaker_backend(workdir: str):
     from testkit.moto_server import start_emulator
 
     emu = start_emulator(log_path=os.path.join(workdir, "moto.log"))
-    proxy = FaultProxy(emu.endpoint_url).start()
+    proxy = FaultProxy(emu.endpoint_url)
     try:
         with environ(**{**emu.aws_env(), "AWS_ENDPOINT_URL": proxy.url}):
             yield emu, proxy

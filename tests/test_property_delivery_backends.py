@@ -4,7 +4,7 @@ exactly once.
 Hypothesis draws a script of operations (export a LangChain call, backend down / up / slow /
 failing, refuse one trace, force_flush, process stop = shutdown + a new exporter on the same
 spool) and plays it against
-- `SageMakerSpanExporter` on a moto server over real HTTP behind `faults.proxy.FaultProxy`
+- `SageMakerSpanExporter` on a moto server over real HTTP behind `testkit.fault_proxy.FaultProxy`
   (down = connections reset, slow = every answer 0.2 s late, failing = HTTP 500 / throttling on
   half the calls, refuse = 400 for one trace's document), read back through boto3 (S3 trace
   documents and the trial component's metric points);
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from faults.aim_rows import lock_repo, unlock_repo  # noqa: E402
 from faults.app import App  # noqa: E402
 from faults.harness import environ  # noqa: E402
-from faults.proxy import FaultProxy  # noqa: E402
+from testkit.fault_proxy import FaultProxy  # noqa: E402
 
 OPS = ["export", "export", "down", "up", "slow", "failing", "reject", "flush", "restart"]
 scripts = st.lists(st.sampled_from(OPS), min_size=2, max_size=8)
@@ -205,7 +205,7 @@ def moto_behind_proxy():
     from testkit.moto_server import start_emulator
 
     emu = start_emulator()
-    proxy = FaultProxy(emu.endpoint_url).start()
+    proxy = FaultProxy(emu.endpoint_url)
     env = {**emu.aws_env(), "AWS_ENDPOINT_URL": proxy.url, "AWS_EC2_METADATA_DISABLED": "true",
            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_PROFILE": None}
     with environ(**env):

@@ -6,12 +6,13 @@ import uuid
 from importlib.metadata import entry_points
 
 import pytest
-from sagemaker_testkit import FaultProxy, TraceFactory, metric_summaries, parameters
+from sagemaker_testkit import TraceFactory, metric_summaries, parameters
 
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from spanchain_sagemaker import SageMakerSpanExporter
 from spanchain_sagemaker.exporter import SUMMARY_ARTIFACT, TRACE_ARTIFACT, TRACES_ARTIFACT
+from testkit.fault_proxy import FaultProxy
 
 
 def unique(prefix="exp"):
@@ -194,8 +195,7 @@ def test_unreachable_backend_never_blocks_or_raises(monkeypatch, aws_env):
 
 
 def test_throttling_and_metric_conflicts_are_retried(aws_env, sm):
-    proxy = FaultProxy(aws_env.endpoint_url)
-    try:
+    with FaultProxy(aws_env.endpoint_url) as proxy:
         proxy.throttle = {"CreateTrialComponent": 1}
         proxy.metric_conflicts = 2
         import os
@@ -206,8 +206,6 @@ def test_throttling_and_metric_conflicts_are_retried(aws_env, sm):
         exporter.export(TraceFactory().trace()[1])
         assert exporter.force_flush(30_000)
         exporter.shutdown()
-    finally:
-        proxy.close()
     stats = exporter.api_stats
     assert stats["throttled"] + sum(stats["http_attempts"].values()) > sum(stats["calls"].values())
     assert exporter._writer._store.metric_points_dropped == {}

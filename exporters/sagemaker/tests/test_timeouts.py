@@ -1,5 +1,5 @@
 """Timeouts and the per-batch time budget, against a real moto server behind a real HTTP proxy
-that delays or throttles every request (faults/proxy.py).
+that delays or throttles every request (testkit/fault_proxy.py).
 
 The budget is what bounds the writer: with it removed, the same slow backend keeps the writer
 for read_timeout x botocore attempts x our backoffs x the base's retries (minutes), and these
@@ -7,19 +7,15 @@ tests fail on the elapsed-time assertions.
 """
 
 import logging
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from sagemaker_testkit import TraceFactory
 
 from spanchain_sagemaker import SageMakerSpanExporter
 from spanchain_sagemaker.config import DEFAULT_TIMEOUT_S, Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo root, for faults/
-from faults.proxy import FaultProxy  # noqa: E402
+from testkit.fault_proxy import FaultProxy
 
 BUDGET_S = 2.0
 # Slack for a loaded 2-core CI machine: thread wake-ups, the proxy, moto. Far below what the
