@@ -234,29 +234,34 @@ class MessageTexts:
     def output(self, value: ChatOutput) -> str:
         """The text of a model's output messages. A LangChain message's text is kept: the next
         call of an agent's loop has it in its history."""
-        texts = []
+        try:
+            texts = [self._output_kept(message, reason) for message, _, reason in value.items]
+            return "[" + ", ".join(texts) + "]"
+        except (_Whole, ValueError, TypeError, RecursionError):
+            pass
+        messages = []
         for message, text, reason in value.items:
-            texts.append(self._output_one(message, text, reason))
-        return "[" + ", ".join(texts) + "]"
+            if message is not None:
+                converted = message_to_part_dict(message)
+                converted["role"] = "assistant"
+            else:
+                converted = {"role": "assistant", "parts": _parts(text)}
+            if reason is not None:
+                converted["finish_reason"] = reason
+            messages.append(converted)
+        return self._mask(to_json(messages))
 
-    def _output_one(self, message: Any, text: Any, reason: Optional[str]) -> str:
-        if message is not None and _is_message(message):
-            try:
-                entry = self._genai(message)
-                if entry.role == "assistant":  # the shape an output message has, minus its reason
-                    if reason is None:
-                        return entry.genai
-                    return entry.genai[:-1] + self._mask(', "finish_reason": ' + encode_basestring(reason) + "}")
-            except (_Whole, ValueError, TypeError, RecursionError):
-                pass
-        if message is not None:
-            converted = message_to_part_dict(message)
-            converted["role"] = "assistant"
-        else:
-            converted = {"role": "assistant", "parts": _parts(text)}
-        if reason is not None:
-            converted["finish_reason"] = reason
-        return self._mask(to_json(converted))
+    def _output_kept(self, message: Any, reason: Optional[str]) -> str:
+        """An output message from its kept text, the finish reason spliced on; raises _Whole when
+        it is no LangChain message in the assistant's role, or its text must be masked whole."""
+        if message is None or not _is_message(message):
+            raise _Whole
+        entry = self._genai(message)
+        if entry.role != "assistant":
+            raise _Whole
+        if reason is None:
+            return entry.genai
+        return entry.genai[:-1] + self._masked(', "finish_reason": ' + encode_basestring(reason) + "}")
 
 
 def _holds_messages(value: Any) -> bool:
