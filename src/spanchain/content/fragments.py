@@ -254,8 +254,8 @@ class MessageTexts:
     def _output_kept(self, message: Any, reason: Optional[str]) -> str:
         """An output message from its kept text, the finish reason spliced on; raises _Whole when
         it is no LangChain message in the assistant's role, or its text must be masked whole."""
-        if message is None or not _is_message(message):
-            raise _Whole
+        if message is None or not _is_message(message) or message.type != "ai":
+            raise _Whole  # a streamed reply is an AIMessageChunk: rendered once, nothing to keep
         entry = self._genai(message)
         if entry.role != "assistant":
             raise _Whole

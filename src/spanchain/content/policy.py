@@ -94,9 +94,7 @@ class ContentPolicy:
         """(text to store or None to drop, truncated?). Never raises."""
         try:
             cls = type(value)
-            if cls is str:
-                text = self._texts.text(value) if self.redact_secrets else value
-            elif cls in _SCALARS:
+            if cls in _SCALARS:
                 text = to_json(value)  # digits, true, false, null: no secret rule can match them
             elif cls is ChatMessages:
                 text = self._texts.chat(value)
@@ -104,6 +102,8 @@ class ContentPolicy:
                     return None, False
             elif cls is ChatOutput:
                 text = self._texts.output(value)
+            elif isinstance(value, str):  # str subclasses too: a parser's output is a TextAccessor
+                text = self._texts.text(value) if self.redact_secrets else value
             else:
                 # A graph's state or a long history is assembled from its messages' kept text.
                 text = self._texts.render(value) if cls is dict or cls is list or cls is tuple else None
