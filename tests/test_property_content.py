@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from spanchain.content import fragments
-from spanchain.content.fragments import ChatMessages, ChatOutput
+from spanchain.content.fragments import ChatMessages, ChatOutput, chat_input
 from spanchain.content.messages import input_messages, message_to_part_dict
 from spanchain.content.policy import ContentPolicy, truncate
 from spanchain.content.redaction import redact_text
@@ -75,6 +75,13 @@ def test_a_chat_models_input_renders_as_it_would_whole(history):
         assert text == _whole(rest)
         text, _ = policy.render("gen_ai.system_instructions", ChatMessages([history], system=True))
         assert text == (_whole(system) if system else None)
+        # What the handler hands the policy: kept texts for a long conversation, lists for a short one.
+        conversation, instructions = chat_input([history])
+        assert policy.render("gen_ai.input.messages", conversation)[0] == _whole(rest)
+        if system:
+            assert policy.render("gen_ai.system_instructions", instructions)[0] == _whole(system)
+        else:
+            assert instructions is None or policy.render("s", instructions)[0] is None
 
 
 @settings(max_examples=200, deadline=None)

@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from spanchain.config import env as envvars
 from spanchain.bridge import attributes as A
 from spanchain import semconv as sc
-from spanchain.content.fragments import ChatMessages, ChatOutput
+from spanchain.content.fragments import ChatOutput, chat_input
 from spanchain.content.messages import prompt_messages
 from spanchain.content.policy import ContentPolicy, RedactHook
 from spanchain.logonce import LogOnce
@@ -538,9 +538,10 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         try:
             def content() -> dict[str, Any]:
                 tools = (kwargs.get("invocation_params") or {}).get("tools")
+                conversation, system = chat_input(messages)
                 return {
-                    sc.GEN_AI_INPUT_MESSAGES: ChatMessages(messages, system=False),
-                    sc.GEN_AI_SYSTEM_INSTRUCTIONS: ChatMessages(messages, system=True),
+                    sc.GEN_AI_INPUT_MESSAGES: conversation,
+                    sc.GEN_AI_SYSTEM_INSTRUCTIONS: system,
                     sc.GEN_AI_TOOL_DEFINITIONS: tools or None,
                 }
 

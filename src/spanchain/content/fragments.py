@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import weakref
 from json.encoder import encode_basestring
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from spanchain.content.messages import input_messages, message_to_part_dict, _parts
 from spanchain.content.serialize import encode, kind_of, to_json
@@ -30,9 +30,9 @@ _MAX_WALKED = 64  # containers larger than this (unless they hold messages) are 
 _MAX_DEPTH = 3  # levels of dicts and lists assembled piece by piece; deeper ones encoded whole
 _PEM = "-----"
 # Fewer messages than this are rendered whole: keeping a message's text costs more than rendering
-# it once or twice, and histories long enough to repeat (agents' loops) pass this at their third
+# it once or twice, and histories long enough to recur (agents' loops) pass this at their third
 # message.
-_MIN_MESSAGES = 3
+HISTORY_LENGTH = 3
 
 
 class _Whole(Exception):
@@ -48,6 +48,16 @@ class ChatMessages:
     def __init__(self, batches: Sequence[Sequence[Any]], system: bool) -> None:
         self.batches = batches
         self.system = system
+
+
+def chat_input(batches: Sequence[Sequence[Any]]) -> tuple[Any, Any]:
+    """The values of a chat model's two input attributes (its messages, its system instructions):
+    a conversation long enough to recur is rendered later from kept texts (ChatMessages); a short
+    one is converted now, once for both, and rendered whole."""
+    if len(batches) == 1 and len(batches[0] or ()) >= HISTORY_LENGTH:
+        return ChatMessages(batches, system=False), ChatMessages(batches, system=True)
+    system, rest = input_messages(batches)
+    return rest, system or None
 
 
 class ChatOutput:
@@ -77,8 +87,9 @@ def _is_message(obj: Any) -> bool:
 class MessageTexts:
     """Per-message rendered text (see module doc); `mask` is applied once to each new piece."""
 
-    def __init__(self, mask: Callable[[str], str], whole: bool = False) -> None:
-        self._mask = mask
+    def __init__(self, masked: bool = True, whole: bool = False) -> None:
+        if not masked:
+            self.mask = _unmasked
         self._whole = whole  # every payload rendered and masked as one text
         self._entries: dict[int, _Entry] = {}
         # The last text masked, and its masked form: one run's output is often the next one's
@@ -90,6 +101,15 @@ class MessageTexts:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def mask(self, text: str) -> str:
+        """Secrets in `text` masked. The first use binds the process-wide redactor's method in
+        place of this one (it compiles its patterns then, not at import), so later calls go
+        straight to it."""
+        from spanchain.content.redaction import default_redactor
+
+        self.mask = default_redactor().text
+        return self.mask(text)
 
     def _entry(self, message: Any) -> _Entry:
         key = id(message)
@@ -111,14 +131,14 @@ class MessageTexts:
     def _masked(self, text: str) -> str:
         if self._whole or _PEM in text:
             raise _Whole
-        return self._mask(text)
+        return self.mask(text)
 
     def text(self, text: str) -> str:
         """A string value, masked."""
         last = self._last
         if last[0] is text:
             return last[1]
-        masked = self._mask(text)
+        masked = self.mask(text)
         self._last = (text, masked)
         return masked
 
@@ -207,7 +227,7 @@ class MessageTexts:
         instructions). A short conversation, or one holding something other than LangChain
         messages, is converted once for both attributes and rendered whole."""
         batches = value.batches or ()
-        if len(batches) == 1 and len(batches[0] or ()) >= _MIN_MESSAGES:
+        if len(batches) == 1 and len(batches[0] or ()) >= HISTORY_LENGTH:
             try:
                 texts = []
                 for message in batches[0]:
@@ -228,17 +248,18 @@ class MessageTexts:
             system, rest = input_messages(batches)
             self._last_chat = (batches, system, rest)
         if not value.system:
-            return self._mask(to_json(rest))
-        return self._mask(to_json(system)) if system else None
+            return self.mask(to_json(rest))
+        return self.mask(to_json(system)) if system else None
 
     def output(self, value: ChatOutput) -> str:
-        """The text of a model's output messages. A LangChain message's text is kept: the next
-        call of an agent's loop has it in its history."""
-        try:
-            texts = [self._output_kept(message, reason) for message, _, reason in value.items]
-            return "[" + ", ".join(texts) + "]"
-        except (_Whole, ValueError, TypeError, RecursionError):
-            pass
+        """The text of a model's output messages. The text of a reply that asks for tools is kept:
+        the next call of an agent's loop has it in its history."""
+        items = value.items
+        if all(_asks_for_tools(message) for message, _, _ in items):
+            try:
+                return "[" + ", ".join([self._output_kept(message, reason) for message, _, reason in items]) + "]"
+            except (_Whole, ValueError, TypeError, RecursionError):
+                pass
         messages = []
         for message, text, reason in value.items:
             if message is not None:
@@ -249,13 +270,11 @@ class MessageTexts:
             if reason is not None:
                 converted["finish_reason"] = reason
             messages.append(converted)
-        return self._mask(to_json(messages))
+        return self.mask(to_json(messages))
 
     def _output_kept(self, message: Any, reason: Optional[str]) -> str:
         """An output message from its kept text, the finish reason spliced on; raises _Whole when
-        it is no LangChain message in the assistant's role, or its text must be masked whole."""
-        if message is None or not _is_message(message) or message.type != "ai":
-            raise _Whole  # a streamed reply is an AIMessageChunk: rendered once, nothing to keep
+        its role is not the assistant's, or its text must be masked whole."""
         entry = self._genai(message)
         if entry.role != "assistant":
             raise _Whole
@@ -264,18 +283,29 @@ class MessageTexts:
         return entry.genai[:-1] + self._masked(', "finish_reason": ' + encode_basestring(reason) + "}")
 
 
+def _asks_for_tools(message: Any) -> bool:
+    """Whether a model's reply asks for tools: only such a reply is sure to be in the next call's
+    history (the loop goes on); a final answer or a streamed reply (an AIMessageChunk) is rendered
+    once, so its text is not kept."""
+    return message is not None and _is_message(message) and message.type == "ai" and bool(message.tool_calls)
+
+
+def _unmasked(text: str) -> str:
+    return text
+
+
 def _holds_messages(value: Any) -> bool:
     """Whether `value` is a history worth assembling from kept texts: a list of messages, bare or
-    as a value of a dict (a graph's state), of `_MIN_MESSAGES` or more."""
+    as a value of a dict (a graph's state), of `HISTORY_LENGTH` or more."""
     cls = type(value)
     if cls is dict:
         if len(value) > _MAX_WALKED:
             return False
         for item in value.values():
             item_cls = type(item)
-            if (item_cls is list or item_cls is tuple) and len(item) >= _MIN_MESSAGES and _is_message(item[0]):
+            if (item_cls is list or item_cls is tuple) and len(item) >= HISTORY_LENGTH and _is_message(item[0]):
                 return True
         return False
     if cls is list or cls is tuple:
-        return len(value) >= _MIN_MESSAGES and _is_message(value[0])
+        return len(value) >= HISTORY_LENGTH and _is_message(value[0])
     return False

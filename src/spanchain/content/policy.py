@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from spanchain.config import env as envvars
 from spanchain.config.resolve import FALSE_WORDS
-from spanchain.content.fragments import ChatMessages, ChatOutput, MessageTexts
+from spanchain.content.fragments import HISTORY_LENGTH, ChatMessages, ChatOutput, MessageTexts
 from spanchain.content.serialize import to_json
 
 CAPTURE_ENV = envvars.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
@@ -70,7 +70,7 @@ class ContentPolicy:
     def __post_init__(self) -> None:
         # Extra patterns may match anything, across pieces too: then every payload is masked whole.
         whole = self.redact_secrets and bool(os.environ.get(envvars.SPANCHAIN_REDACT_PATTERNS, "").strip())
-        object.__setattr__(self, "_texts", MessageTexts(_mask if self.redact_secrets else _unmasked, whole))
+        object.__setattr__(self, "_texts", MessageTexts(self.redact_secrets, whole))
 
     @classmethod
     def resolve(
@@ -103,14 +103,15 @@ class ContentPolicy:
             elif cls is ChatOutput:
                 text = self._texts.output(value)
             elif isinstance(value, str):  # str subclasses too: a parser's output is a TextAccessor
-                text = self._texts.text(value) if self.redact_secrets else value
+                text = self._texts.text(value)
             else:
                 # A graph's state or a long history is assembled from its messages' kept text.
-                text = self._texts.render(value) if cls is dict or cls is list or cls is tuple else None
+                texts = self._texts
+                text = None
+                if cls is dict or ((cls is list or cls is tuple) and len(value) >= HISTORY_LENGTH):
+                    text = texts.render(value)
                 if text is None:
-                    text = to_json(value)
-                    if self.redact_secrets:
-                        text = _redact_secrets(text)
+                    text = texts.mask(to_json(value))
             if self.redact is not None:
                 text = self.redact(name, text)
                 if text is None:
@@ -135,20 +136,3 @@ def _secrets_from_env() -> bool:
     if raw is None or not raw.strip():
         return True
     return raw.strip().lower() not in _OFF_VALUES
-
-
-def _mask(text: str) -> str:
-    return _redact_secrets(text)
-
-
-def _unmasked(text: str) -> str:
-    return text
-
-
-def _redact_secrets(text: str) -> str:
-    # Bound on first use: the redactor compiles its patterns once, not at `import spanchain`.
-    global _redact_secrets
-    from spanchain.content.redaction import redact_text
-
-    _redact_secrets = redact_text
-    return redact_text(text)
