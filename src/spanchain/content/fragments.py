@@ -6,7 +6,9 @@ grow with the square of the number of steps, and most of a span's content time w
 rendering and secret-scanning messages it had rendered before. So the text of a message (JSON,
 secrets already masked) is kept per message object, keyed by identity, for as long as the message
 lives (a weak reference drops it with the message; at most `_MAX_ENTRIES` at once), and made again
-if the message's content is replaced. Payloads are then assembled from those pieces; only what lies between them is new text.
+if the message's content is replaced. Payloads are then assembled from those pieces; only what
+lies between them is new text. Short conversations (under `HISTORY_LENGTH` messages) and replies
+that will not recur are rendered whole: keeping their text would cost more than it saves.
 
 Masking the pieces separately gives the text that masking the whole would: the pieces are whole
 JSON values separated by ", " and brackets, and every built-in rule stops at whitespace or at a
