@@ -31,6 +31,8 @@ def _message(draw):
     kind = draw(st.sampled_from(["human", "ai", "ai_tools", "tool", "system"]))
     content = draw(_text)
     if kind == "human":
+        if draw(st.booleans()):
+            return HumanMessage(content=[{"type": "text", "text": content}])  # content blocks
         return HumanMessage(content=content)
     if kind == "system":
         return SystemMessage(content=content)
@@ -55,11 +57,17 @@ def _policy() -> ContentPolicy:
     return ContentPolicy(capture=True, max_length=1_000_000)
 
 
+_KEYS = st.sampled_from(["note", "password", "api_key", "x-api-key", "my_password", "token", "Secret", "n"])
+
+
 @settings(max_examples=300, deadline=None)
-@given(_history, _text, st.integers())
-def test_a_state_or_history_renders_as_it_would_whole(history, note, number):
+@given(_history, _text, st.integers(), _KEYS, st.integers(0, 4))
+def test_a_state_or_history_renders_as_it_would_whole(history, note, number, key, shape):
     policy = _policy()
-    for value in (history, {"messages": history, "note": note, "n": number}, {"messages": history, "nested": {"m": history}}):
+    # A value beside the history, of a shape that puts brackets before a message's text.
+    other = [note, [[*history]], tuple(history), history[0] if history else number, {"m": history}][shape]
+    for value in (history, tuple(history), {"messages": history, "note": note, "n": number},
+                  {"messages": history, key: other}, {key: history}):
         for _ in range(2):  # the second time from the kept texts
             text, cut = policy.render("langchain.input", value)
             assert text == _whole(value) and not cut
@@ -108,6 +116,26 @@ def test_a_message_whose_content_is_replaced_is_rendered_again():
     assert "hunter22" not in after and after == _whole({"messages": history})
 
 
+def test_a_secret_key_before_a_history_is_masked_as_it_would_be_whole():
+    """`"password": [[{...` is a key=value secret when masked whole (the value starts with the
+    brackets); assembling from pieces must not hide that."""
+    policy = _policy()
+    history = [HumanMessage("a"), AIMessage("b"), HumanMessage("c")]
+    for value in ({"password": [history]}, {"messages": history, "api_key": [[*history]]}):
+        assert policy.render("langchain.input", value)[0] == _whole(value)
+
+
+def test_a_message_whose_tool_calls_or_name_change_is_rendered_again():
+    policy = _policy()
+    call = {"name": "lookup", "args": {"q": "a"}, "id": "call_1", "type": "tool_call"}
+    history = [HumanMessage("q"), AIMessage("", tool_calls=[call]), ToolMessage("r", tool_call_id="call_1")]
+    policy.render("langchain.input", {"messages": history})
+    history[1].tool_calls = [{**call, "args": {"q": "b"}}]
+    history[0].name = "alice"
+    text, _ = policy.render("langchain.input", {"messages": history})
+    assert text == _whole({"messages": history}) and '"b"' in text and "alice" in text
+
+
 def test_kept_texts_are_bounded(monkeypatch):
     monkeypatch.setattr(fragments, "_MAX_ENTRIES", 50)
     policy = _policy()
@@ -120,12 +148,17 @@ def test_kept_texts_are_bounded(monkeypatch):
 
 
 def test_extra_patterns_render_every_payload_whole(monkeypatch):
-    """An extra pattern may match across pieces: the policy then never assembles from pieces."""
-    monkeypatch.setenv("SPANCHAIN_REDACT_PATTERNS", r"first.*third")
+    """An extra pattern may match across pieces: with the redactor in use having one, the policy
+    never assembles from pieces, and the pattern masks across messages as it would whole."""
+    from spanchain.content import redaction
+
+    redactor = redaction.Redactor(extra_patterns=(r"first.*third",))
+    monkeypatch.setattr(redaction, "_default", redactor)
     policy = _policy()
     history = [HumanMessage("first"), AIMessage("second"), HumanMessage("third")]
-    policy.render("langchain.input", {"messages": history})
+    text, _ = policy.render("langchain.input", {"messages": history})
     assert len(policy._texts) == 0
+    assert text == redactor.text(to_json({"messages": history})) and "second" not in text
 
 
 def test_truncation_applies_to_the_assembled_text():

@@ -10,24 +10,28 @@ if the message's content is replaced. Payloads are then assembled from those pie
 lies between them is new text. Short conversations (under `HISTORY_LENGTH` messages) and replies
 that will not recur are rendered whole: keeping their text would cost more than it saves.
 
-Masking the pieces separately gives the text that masking the whole would: the pieces are whole
-JSON values separated by ", " and brackets, and every built-in rule stops at whitespace or at a
-quote or brace before it could reach from one piece into the next, except the PEM-block rule.
-Text that could hold a PEM block ("-----"), and every payload when extra patterns are configured,
-is therefore rendered and masked whole (the old path). `tests/test_property_content.py` checks the
-two paths agree.
+Masking the pieces separately gives the text that masking the whole would. The pieces are whole
+JSON values, and what precedes one is `[`, `, ` or `": `: the built-in rules stop at whitespace or
+need letters, digits or `-_.` where a piece begins or ends, with two exceptions, rendered and
+masked whole (the old path) instead: text that could hold a PEM block ("-----"), whose rule spans
+anything; and a dict key ending in a key=value rule's keyword ("password"), whose value may
+begin with the brackets in front of a piece. So is every payload when extra patterns are
+configured (they may match anything). `tests/test_property_content.py` checks the two paths agree.
 """
 
 from __future__ import annotations
 
 import weakref
 from json.encoder import encode_basestring
+from operator import attrgetter
 from typing import Any, Optional, Sequence
 
 from spanchain.content.messages import input_messages, message_to_part_dict, _parts
+from spanchain.content.redaction import KEY_VALUE_KEY
 from spanchain.content.serialize import encode, kind_of, to_json
 
 _MAX_ENTRIES = 1024  # messages whose text is kept; then the cache starts afresh
+_MAX_KEPT = 32_768  # a longer message text is not kept (its payload is rendered whole)
 _MAX_WALKED = 64  # containers larger than this (unless they hold messages) are encoded whole
 _MAX_DEPTH = 3  # levels of dicts and lists assembled piece by piece; deeper ones encoded whole
 _PEM = "-----"
@@ -72,11 +76,11 @@ class ChatOutput:
 
 
 class _Entry:
-    __slots__ = ("ref", "content", "lc", "role", "genai")
+    __slots__ = ("ref", "fields", "lc", "role", "genai")
 
-    def __init__(self, ref: "weakref.ref[Any]", content: Any) -> None:
+    def __init__(self, ref: "weakref.ref[Any]", fields: tuple) -> None:
         self.ref = ref
-        self.content = content
+        self.fields = fields  # what the texts are made of, to see that it is still what they show
         self.lc: Optional[str] = None  # LangChain shape: {"type", "content", ...}
         self.role = ""
         self.genai: Optional[str] = None  # GenAI shape; a system message's parts, unbracketed
@@ -86,13 +90,29 @@ def _is_message(obj: Any) -> bool:
     return kind_of(type(obj))[0] == "message"
 
 
+# Per message class: reads the fields its texts are made of (content, tool calls, name, role...).
+_FIELD_READERS: dict[type, Any] = {}
+
+
+def _field_reader(cls: type) -> Any:
+    reader = _FIELD_READERS.get(cls)
+    if reader is None:
+        fields = getattr(cls, "model_fields", {})
+        names = ("content",) + kind_of(cls)[1] + (("role",) if "role" in fields else ())
+        reader = attrgetter(*names)  # more than one name: it returns a tuple
+        if len(_FIELD_READERS) < 1024:
+            _FIELD_READERS[cls] = reader
+    return reader
+
+
 class MessageTexts:
     """Per-message rendered text (see module doc); `mask` is applied once to each new piece."""
 
-    def __init__(self, masked: bool = True, whole: bool = False) -> None:
+    def __init__(self, masked: bool = True) -> None:
+        self._bound = not masked  # the redactor is bound at first use (_ready)
         if not masked:
             self.mask = _unmasked
-        self._whole = whole  # every payload rendered and masked as one text
+        self._whole = False  # every payload rendered and masked as one text
         self._entries: dict[int, _Entry] = {}
         # The last text masked, and its masked form: one run's output is often the next one's
         # (a chain's last step and the chain itself end with the same string).
@@ -108,21 +128,24 @@ class MessageTexts:
         """Secrets in `text` masked. The first use binds the process-wide redactor's method in
         place of this one (it compiles its patterns then, not at import), so later calls go
         straight to it."""
-        from spanchain.content.redaction import default_redactor
-
-        self.mask = default_redactor().text
+        self._ready()
         return self.mask(text)
 
     def _entry(self, message: Any) -> _Entry:
         key = id(message)
         entries = self._entries
         entry = entries.get(key)
-        content = message.content
-        if entry is not None and entry.ref() is message and entry.content is content:
+        fields = _field_reader(type(message))(message)
+        # Same message, same field objects (or equal ones): the kept texts still show it. A field
+        # changed in place (a list of content blocks, a tool call's dict) would not be seen, so
+        # only text content is kept.
+        if entry is not None and entry.ref() is message and entry.fields == fields:
             return entry
+        if type(fields[0]) is not str:
+            raise _Whole
         # The entry leaves with its message (the weak reference's callback), so nothing is kept
         # for messages the app has let go; the identity check above covers the moment between.
-        entry = _Entry(weakref.ref(message, lambda _, key=key: entries.pop(key, None)), content)
+        entry = _Entry(weakref.ref(message, lambda _, key=key: entries.pop(key, None)), fields)
         if len(entries) >= _MAX_ENTRIES:
             # Start afresh rather than evict the oldest: removing from the front of a dict leaves
             # holes that every later `next(iter(...))` walks over.
@@ -131,9 +154,22 @@ class MessageTexts:
         return entry
 
     def _masked(self, text: str) -> str:
-        if self._whole or _PEM in text:
+        if self._whole or _PEM in text or len(text) > _MAX_KEPT:
             raise _Whole
         return self.mask(text)
+
+    def _ready(self) -> None:
+        """Bind the redactor before deciding anything: its extra patterns (read from the
+        environment at its first use, as for the exporters) make every payload render whole."""
+        if self._bound:
+            return
+        from spanchain.content.redaction import default_redactor
+
+        redactor = default_redactor()
+        self.mask = redactor.text
+        if redactor.extra_patterns:
+            self._whole = True
+        self._bound = True
 
     def text(self, text: str) -> str:
         """A string value, masked."""
@@ -155,6 +191,7 @@ class MessageTexts:
     def render(self, value: Any) -> Optional[str]:
         """Masked JSON text of `value`, built from its messages' kept text; None when no message
         sits near its top (or it must be rendered whole): the caller renders it the usual way."""
+        self._ready()
         if self._whole or not _holds_messages(value):
             return None
         pieces: list[str] = []
@@ -178,7 +215,10 @@ class MessageTexts:
             for key, item in obj.items():
                 if type(key) is not str:
                     raise _Whole  # json's own key conversion: leave it to the encoder
-                fresh.append(separator + encode_basestring(key) + ": ")
+                encoded = encode_basestring(key)
+                if KEY_VALUE_KEY.search(encoded, 1, len(encoded) - 1):
+                    raise _Whole  # "password": its value's mask may begin before a piece
+                fresh.append(separator + encoded + ": ")
                 separator = ", "
                 self._walk(item, pieces, fresh, depth + 1)
             fresh.append("}")
@@ -220,14 +260,15 @@ class MessageTexts:
             converted = message_to_part_dict(message)
             role = converted["role"]
             text = encode(converted["parts"])[1:-1] if role == "system" else encode(converted)
+            entry.role = role  # before the text: another thread reads the role once it sees the text
             entry.genai = self._masked(text)
-            entry.role = role
         return entry
 
     def chat(self, value: ChatMessages) -> Optional[str]:
         """The text of a chat model's input messages or system instructions (None: no system
         instructions). A short conversation, or one holding something other than LangChain
         messages, is converted once for both attributes and rendered whole."""
+        self._ready()
         batches = value.batches or ()
         if len(batches) == 1 and len(batches[0] or ()) >= HISTORY_LENGTH:
             try:
@@ -251,11 +292,13 @@ class MessageTexts:
             self._last_chat = (batches, system, rest)
         if not value.system:
             return self.mask(to_json(rest))
+        self._last_chat = (None, [], [])  # the system instructions come second: let it go
         return self.mask(to_json(system)) if system else None
 
     def output(self, value: ChatOutput) -> str:
         """The text of a model's output messages. The text of a reply that asks for tools is kept:
         the next call of an agent's loop has it in its history."""
+        self._ready()
         items = value.items
         if all(_asks_for_tools(message) for message, _, _ in items):
             try:
@@ -289,7 +332,12 @@ def _asks_for_tools(message: Any) -> bool:
     """Whether a model's reply asks for tools: only such a reply is sure to be in the next call's
     history (the loop goes on); a final answer or a streamed reply (an AIMessageChunk) is rendered
     once, so its text is not kept."""
-    return message is not None and _is_message(message) and message.type == "ai" and bool(message.tool_calls)
+    return (
+        message is not None
+        and _is_message(message)
+        and message.type == "ai"
+        and bool(getattr(message, "tool_calls", None))
+    )
 
 
 def _unmasked(text: str) -> str:

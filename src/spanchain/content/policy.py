@@ -68,9 +68,7 @@ class ContentPolicy:
     _texts: MessageTexts = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Extra patterns may match anything, across pieces too: then every payload is masked whole.
-        whole = self.redact_secrets and bool(os.environ.get(envvars.SPANCHAIN_REDACT_PATTERNS, "").strip())
-        object.__setattr__(self, "_texts", MessageTexts(self.redact_secrets, whole))
+        object.__setattr__(self, "_texts", MessageTexts(self.redact_secrets))
 
     @classmethod
     def resolve(

@@ -28,6 +28,13 @@ REDACTED = "[REDACTED]"
 
 _FALSE = FALSE_WORDS  # the spellings every flag accepts (spanchain.config.resolve)
 
+# The keys that the key=value rule (rule 3 below) treats as naming a secret.
+_KEY_VALUE_KEYWORDS = (
+    r"(?:password|passwd|pwd|pass|secret|client[_-]?secret|api[_-]?key|apikey|"
+    r"access[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|"
+    r"session[_-]?token|private[_-]?key|aws_secret_access_key|aws_session_token)"
+)
+
 # (pattern, replacement template). Group names `keep` are preserved in front of the mask.
 _BUILTIN: list[tuple[str, str]] = [
     # PEM private keys, whole block.
@@ -38,10 +45,7 @@ _BUILTIN: list[tuple[str, str]] = [
     (r"(?i)(?P<keep>\b(?:bearer|basic|token)\s+)[A-Za-z0-9._~+/\-]{12,}=*", r"\g<keep>" + REDACTED),
     # key=value / "key": "value" for secret-sounding keys.
     (
-        r"(?i)(?P<keep>\b(?:password|passwd|pwd|pass|secret|client[_-]?secret|api[_-]?key|apikey|"
-        r"access[_-]?key|secret[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|"
-        r"session[_-]?token|private[_-]?key|aws_secret_access_key|aws_session_token)"
-        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]{3,}",
+        r"(?i)(?P<keep>\b" + _KEY_VALUE_KEYWORDS + r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,;}]{3,}",
         r"\g<keep>" + REDACTED,
     ),
     # JSON Web Tokens.
@@ -57,6 +61,10 @@ _BUILTIN: list[tuple[str, str]] = [
     (r"\bhf_[A-Za-z0-9]{30,}", REDACTED),  # Hugging Face
     (r"\bglpat-[A-Za-z0-9_\-]{20,}", REDACTED),  # GitLab
 ]
+
+# A JSON key (its text between the quotes) that ends in a key=value rule's keyword: the rule's
+# value may then begin right after `"key": `, wherever the value's text comes from (fragments.py).
+KEY_VALUE_KEY = re.compile(r"(?i)\b" + _KEY_VALUE_KEYWORDS + r"$")
 
 # No built-in rule matches fewer characters than this ("pwd=abc"): shorter text skips the probes.
 SHORTEST_SECRET = 7
