@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import weakref
 from json.encoder import encode_basestring
-from operator import attrgetter
 from typing import Any, Optional, Sequence
 
 from spanchain.content.messages import input_messages, message_to_part_dict, _parts
-from spanchain.content.redaction import KEY_VALUE_KEY
+from spanchain.content.redaction import ends_in_secret_keyword
 from spanchain.content.serialize import encode, kind_of, to_json
 
 _MAX_ENTRIES = 1024  # messages whose text is kept; then the cache starts afresh
@@ -76,11 +75,12 @@ class ChatOutput:
 
 
 class _Entry:
-    __slots__ = ("ref", "fields", "lc", "role", "genai")
+    __slots__ = ("ref", "content", "calls", "lc", "role", "genai")
 
-    def __init__(self, ref: "weakref.ref[Any]", fields: tuple) -> None:
+    def __init__(self, ref: "weakref.ref[Any]", content: str, calls: Any) -> None:
         self.ref = ref
-        self.fields = fields  # what the texts are made of, to see that it is still what they show
+        self.content = content  # what the texts show, to see that it is still the message's
+        self.calls = calls
         self.lc: Optional[str] = None  # LangChain shape: {"type", "content", ...}
         self.role = ""
         self.genai: Optional[str] = None  # GenAI shape; a system message's parts, unbracketed
@@ -90,19 +90,20 @@ def _is_message(obj: Any) -> bool:
     return kind_of(type(obj))[0] == "message"
 
 
-# Per message class: reads the fields its texts are made of (content, tool calls, name, role...).
-_FIELD_READERS: dict[type, Any] = {}
+# Per message class: whether it has tool calls. A kept text is checked against the objects that
+# carry a message's payload, its content and (when it has them) its tool calls: replacing either
+# is seen. Its name, tool call id or role are not checked (they do not change once a message is
+# made, and every check costs every lookup).
+_HAS_TOOL_CALLS: dict[type, bool] = {}
 
 
-def _field_reader(cls: type) -> Any:
-    reader = _FIELD_READERS.get(cls)
-    if reader is None:
-        fields = getattr(cls, "model_fields", {})
-        names = ("content",) + kind_of(cls)[1] + (("role",) if "role" in fields else ())
-        reader = attrgetter(*names)  # more than one name: it returns a tuple
-        if len(_FIELD_READERS) < 1024:
-            _FIELD_READERS[cls] = reader
-    return reader
+def _has_tool_calls(cls: type) -> bool:
+    known = _HAS_TOOL_CALLS.get(cls)
+    if known is None:
+        known = "tool_calls" in kind_of(cls)[1]
+        if len(_HAS_TOOL_CALLS) < 1024:
+            _HAS_TOOL_CALLS[cls] = known
+    return known
 
 
 class MessageTexts:
@@ -135,17 +136,19 @@ class MessageTexts:
         key = id(message)
         entries = self._entries
         entry = entries.get(key)
-        fields = _field_reader(type(message))(message)
-        # Same message, same field objects (or equal ones): the kept texts still show it. A field
-        # changed in place (a list of content blocks, a tool call's dict) would not be seen, so
-        # only text content is kept.
-        if entry is not None and entry.ref() is message and entry.fields == fields:
+        content = message.content
+        has_calls = _HAS_TOOL_CALLS.get(type(message))
+        if has_calls is None:
+            has_calls = _has_tool_calls(type(message))
+        calls = message.tool_calls if has_calls else None
+        # Same message, same content and tool calls objects: the kept texts still show it.
+        if entry is not None and entry.ref() is message and entry.content is content and entry.calls is calls:
             return entry
-        if type(fields[0]) is not str:
-            raise _Whole
+        if type(content) is not str:
+            raise _Whole  # a list of content blocks can change in place, unseen: rendered whole
         # The entry leaves with its message (the weak reference's callback), so nothing is kept
         # for messages the app has let go; the identity check above covers the moment between.
-        entry = _Entry(weakref.ref(message, lambda _, key=key: entries.pop(key, None)), fields)
+        entry = _Entry(weakref.ref(message, lambda _, key=key: entries.pop(key, None)), content, calls)
         if len(entries) >= _MAX_ENTRIES:
             # Start afresh rather than evict the oldest: removing from the front of a dict leaves
             # holes that every later `next(iter(...))` walks over.
@@ -216,7 +219,7 @@ class MessageTexts:
                 if type(key) is not str:
                     raise _Whole  # json's own key conversion: leave it to the encoder
                 encoded = encode_basestring(key)
-                if KEY_VALUE_KEY.search(encoded, 1, len(encoded) - 1):
+                if ends_in_secret_keyword(encoded[1:-1]):
                     raise _Whole  # "password": its value's mask may begin before a piece
                 fresh.append(separator + encoded + ": ")
                 separator = ", "

@@ -64,7 +64,16 @@ _BUILTIN: list[tuple[str, str]] = [
 
 # A JSON key (its text between the quotes) that ends in a key=value rule's keyword: the rule's
 # value may then begin right after `"key": `, wherever the value's text comes from (fragments.py).
-KEY_VALUE_KEY = re.compile(r"(?i)\b" + _KEY_VALUE_KEYWORDS + r"$")
+_KEY_VALUE_KEY = re.compile(r"(?i)\b" + _KEY_VALUE_KEYWORDS + r"$")
+# Every keyword above ends with one of these (lowercase ASCII): a cheap test before the regex.
+_KEYWORD_ENDINGS = ("pass", "passwd", "password", "pwd", "secret", "key", "token")
+
+
+def ends_in_secret_keyword(encoded_key: str) -> bool:
+    """Whether a JSON-encoded key (its text between the quotes) ends in a key=value keyword."""
+    if encoded_key.isascii() and not encoded_key.lower().endswith(_KEYWORD_ENDINGS):
+        return False  # outside ASCII, case folding ("ſ" is "s") is the regex's business
+    return _KEY_VALUE_KEY.search(encoded_key) is not None
 
 # No built-in rule matches fewer characters than this ("pwd=abc"): shorter text skips the probes.
 SHORTEST_SECRET = 7
