@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Optional
+from typing import Any
 
 from spanchain import semconv as sc
 from spanchain.content.messages import _attr
