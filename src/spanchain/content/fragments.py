@@ -118,9 +118,6 @@ class MessageTexts:
         # The last text masked, and its masked form: one run's output is often the next one's
         # (a chain's last step and the chain itself end with the same string).
         self._last: tuple[Any, str] = (None, "")
-        # The last chat input converted whole: (batches, system parts, other messages), for the
-        # second of its two attributes.
-        self._last_chat: tuple[Any, list, list] = (None, [], [])
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -269,8 +266,9 @@ class MessageTexts:
 
     def chat(self, value: ChatMessages) -> Optional[str]:
         """The text of a chat model's input messages or system instructions (None: no system
-        instructions). A short conversation, or one holding something other than LangChain
-        messages, is converted once for both attributes and rendered whole."""
+        instructions), from kept texts. A conversation holding something other than LangChain
+        messages, or text that must be masked whole, is converted and rendered whole (rare: a
+        short conversation never gets here, see `chat_input`)."""
         self._ready()
         batches = value.batches or ()
         if len(batches) == 1 and len(batches[0] or ()) >= HISTORY_LENGTH:
@@ -287,15 +285,9 @@ class MessageTexts:
                 return "[" + ", ".join(texts) + "]"
             except (_Whole, ValueError, TypeError, RecursionError):
                 pass
-        last = self._last_chat
-        if last[0] is batches:
-            system, rest = last[1], last[2]
-        else:
-            system, rest = input_messages(batches)
-            self._last_chat = (batches, system, rest)
+        system, rest = input_messages(batches)
         if not value.system:
             return self.mask(to_json(rest))
-        self._last_chat = (None, [], [])  # the system instructions come second: let it go
         return self.mask(to_json(system)) if system else None
 
     def output(self, value: ChatOutput) -> str:
